@@ -1,0 +1,275 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("anonymous_access", parseCaddyfile)
+	// Before reverse_proxy (and so before file_server), so it works outside
+	// a route block.
+	httpcaddyfile.RegisterDirectiveOrder("anonymous_access", httpcaddyfile.Before, "reverse_proxy")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var a Handler
+	err := a.UnmarshalCaddyfile(h.Dispenser)
+	return &a, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	anonymous_access {
+//	    tenant         <id>
+//	    capacity       <n>
+//	    session_ttl    <duration>
+//	    renewal_window <duration>
+//	    prefix         <path>
+//	    storage        bolt [<path>]
+//	    signing_key    <key>
+//	    embed_origins  <origin...>
+//	    public_url     <origin>
+//	    space <id> {
+//	        type  managed|shared|personal
+//	        name  <name>
+//	        owner <user>
+//	    }
+//	    app <id> {
+//	        space   <space id>
+//	        name    <name>
+//	        entry   <path>
+//	        scope   <pattern...>
+//	        methods <method...>
+//	        deny    <pattern...>
+//	        embed_origins <origin...>
+//	        anonymous on|off
+//	    }
+//	}
+//
+// Every subdirective may appear once (space and app once per id).
+// Placeholders such as {env.ANON_SIGNING_KEY} are kept as written and
+// resolved when the handler is provisioned.
+func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if name != "space" && name != "app" {
+			if seen[name] {
+				return d.Errf("duplicate subdirective %q", name)
+			}
+			seen[name] = true
+		}
+		var err error
+		switch name {
+		case "tenant":
+			err = oneArg(d, &a.Tenant)
+		case "capacity":
+			var s string
+			if err = oneArg(d, &s); err == nil {
+				if a.Capacity, err = strconv.Atoi(s); err != nil || a.Capacity < 1 {
+					return d.Errf("capacity must be a whole number of sessions, at least 1: %q", s)
+				}
+			}
+		case "session_ttl":
+			err = durationArg(d, &a.SessionTTL)
+		case "renewal_window":
+			err = durationArg(d, &a.RenewalWindow)
+		case "prefix":
+			err = oneArg(d, &a.Prefix)
+			if err == nil && (a.Prefix == "" || a.Prefix[0] != '/') {
+				return d.Errf("prefix must start with /: %q", a.Prefix)
+			}
+		case "storage":
+			err = parseStorage(d, a)
+		case "signing_key":
+			err = oneArg(d, &a.SigningKey)
+		case "embed_origins":
+			a.EmbedOrigins, err = someArgs(d)
+		case "public_url":
+			err = oneArg(d, &a.PublicURL)
+		case "space":
+			err = parseSpace(d, a, seen)
+		case "app":
+			err = parseApp(d, a, seen)
+		default:
+			return d.Errf("unknown subdirective %q", name)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s takes one argument", d.Val())
+	}
+	return nil
+}
+
+func someArgs(d *caddyfile.Dispenser) ([]string, error) {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return nil, d.ArgErr()
+	}
+	return args, nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	name := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return d.Errf("%s must be a positive duration such as 15m: %q", name, s)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+func parseStorage(d *caddyfile.Dispenser, a *Handler) error {
+	args := d.RemainingArgs()
+	if len(args) == 0 {
+		return d.ArgErr()
+	}
+	switch args[0] {
+	case "bolt":
+		if len(args) > 2 {
+			return d.Errf("storage bolt takes at most one path")
+		}
+		a.Storage = &Storage{Type: "bolt"}
+		if len(args) == 2 {
+			a.Storage.Path = args[1]
+		}
+	default:
+		return d.Errf("unknown storage %q (supported: bolt)", args[0])
+	}
+	return nil
+}
+
+func parseSpace(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
+	var s SpaceConfig
+	if err := oneArgOpenBlock(d, &s.ID); err != nil {
+		return err
+	}
+	if seen["space "+s.ID] {
+		return d.Errf("duplicate space %q", s.ID)
+	}
+	seen["space "+s.ID] = true
+	own := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if own[name] {
+			return d.Errf("duplicate subdirective %q in space %q", name, s.ID)
+		}
+		own[name] = true
+		var err error
+		switch name {
+		case "type":
+			err = oneArg(d, &s.Type)
+			if err == nil && s.Type != "managed" && s.Type != "shared" && s.Type != "personal" {
+				return d.Errf("space type must be managed, shared or personal: %q", s.Type)
+			}
+		case "name":
+			err = oneArg(d, &s.Name)
+		case "owner":
+			err = oneArg(d, &s.Owner)
+		default:
+			return d.Errf("unknown subdirective %q in space %q", name, s.ID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	a.Spaces = append(a.Spaces, s)
+	return nil
+}
+
+func parseApp(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
+	var app AppConfig
+	if err := oneArgOpenBlock(d, &app.ID); err != nil {
+		return err
+	}
+	if seen["app "+app.ID] {
+		return d.Errf("duplicate app %q", app.ID)
+	}
+	seen["app "+app.ID] = true
+	own := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if own[name] {
+			return d.Errf("duplicate subdirective %q in app %q", name, app.ID)
+		}
+		own[name] = true
+		var err error
+		switch name {
+		case "space":
+			err = oneArg(d, &app.Space)
+		case "name":
+			err = oneArg(d, &app.Name)
+		case "entry":
+			err = oneArg(d, &app.Entry)
+		case "scope":
+			app.Scope, err = someArgs(d)
+		case "methods":
+			app.Methods, err = someArgs(d)
+		case "deny":
+			app.Deny, err = someArgs(d)
+		case "embed_origins":
+			app.EmbedOrigins, err = someArgs(d)
+		case "anonymous":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				switch v {
+				case "on":
+					app.Anonymous = true
+				case "off":
+					app.Anonymous = false
+				default:
+					return d.Errf("anonymous must be on or off: %q", v)
+				}
+			}
+		default:
+			return d.Errf("unknown subdirective %q in app %q", name, app.ID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if app.Space == "" || app.Entry == "" || len(app.Scope) == 0 {
+		return d.Errf("app %q needs space, entry and scope", app.ID)
+	}
+	a.Apps = append(a.Apps, app)
+	return nil
+}
+
+// oneArgOpenBlock reads the id of a space or app; its block follows.
+func oneArgOpenBlock(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s takes one id followed by a block", *dst)
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,93 @@
+package caddymodule
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy"
+)
+
+// cookiePrefix starts the name of every session cookie, one per app. The
+// __Host- prefix makes browsers refuse the cookie unless it is Secure, has
+// Path=/ and no Domain, so a sibling subdomain cannot plant one.
+const cookiePrefix = "__Host-anon_"
+
+// The headers the gateway sets on forwarded requests. Client copies are
+// always removed first.
+const (
+	headerApp     = "X-Anonymous-App"
+	headerSession = "X-Anonymous-Session"
+)
+
+func cookieName(app string) string { return cookiePrefix + app }
+
+// sessionCookie builds the cookie of a new session. The token inside
+// expires after session_ttl, but the cookie lives for the renewal window
+// so a page load after expiry can start a new session from it.
+func sessionCookie(o policy.Opened, renewal time.Duration) *http.Cookie {
+	c := &http.Cookie{
+		Name:     cookieName(o.Session.App),
+		Value:    o.Token,
+		Path:     "/",
+		MaxAge:   int(renewal / time.Second),
+		Secure:   true,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+	if o.Session.Kind == policy.KindEmbed {
+		// Inside a third-party iframe only a partitioned, SameSite=None
+		// cookie survives the browser's third-party cookie blocking.
+		c.SameSite = http.SameSiteNoneMode
+		c.Partitioned = true
+	}
+	return c
+}
+
+// eachSessionCookie calls fn with the value of every gateway cookie in the
+// request, without allocating, until fn returns false.
+func eachSessionCookie(h http.Header, fn func(value string) bool) {
+	for _, line := range h["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimLeft(part, " \t")
+			if !strings.HasPrefix(part, cookiePrefix) {
+				continue
+			}
+			_, val, ok := strings.Cut(part, "=")
+			if !ok {
+				continue
+			}
+			if !fn(strings.Trim(val, "\"")) {
+				return
+			}
+		}
+	}
+}
+
+// stripSessionCookies removes the gateway's cookies from the request so the
+// backend never sees a session token.
+func stripSessionCookies(h http.Header) {
+	lines := h["Cookie"]
+	if len(lines) == 0 {
+		return
+	}
+	kept := make([]string, 0, 4)
+	for _, line := range lines {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			if part == "" || strings.HasPrefix(part, cookiePrefix) {
+				continue
+			}
+			kept = append(kept, part)
+		}
+	}
+	if len(kept) == 0 {
+		h.Del("Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}

@@ -1,0 +1,258 @@
+// Package caddymodule is the Caddy glue of anonymous access: the HTTP
+// handler, its Caddyfile syntax, the admin API routes and the CLI command.
+// Every rule lives in package policy; this package translates HTTP to
+// policy calls and policy errors to HTTP.
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/anonaccess/caddy-anonymous-access/metrics"
+	"github.com/anonaccess/caddy-anonymous-access/policy"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Defaults, chosen for the model this follows: a 15-minute anonymous
+// session; a 12-hour renewal window, a working day during which a
+// dashboard left open in a tab keeps working on reload; room for 100
+// concurrent viewers until the operator says otherwise.
+const (
+	DefaultTenant        = "default"
+	DefaultCapacity      = 100
+	DefaultSessionTTL    = 15 * time.Minute
+	DefaultRenewalWindow = 12 * time.Hour
+	DefaultPrefix        = "/_anon"
+)
+
+// Handler lets anonymous users reach shared analytics content. Requests
+// under Prefix are the gateway's own (links, landing page, session info);
+// every other request is protected content, passed to the next handler only
+// with a live anonymous session whose app covers it.
+type Handler struct {
+	// Tenant namespaces state: handlers with one tenant share apps,
+	// sessions and capacity. Default "default".
+	Tenant string `json:"tenant,omitempty"`
+	// Capacity is the maximum number of concurrent anonymous sessions of
+	// the tenant. Default 100.
+	Capacity int `json:"capacity,omitempty"`
+	// SessionTTL is the life of one anonymous session. Default 15m.
+	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
+	// RenewalWindow is how long after a session started a page reload may
+	// start a new session without the link. Default 12h.
+	RenewalWindow caddy.Duration `json:"renewal_window,omitempty"`
+	// Prefix is the path of the gateway's own endpoints. Default /_anon.
+	Prefix string `json:"prefix,omitempty"`
+	// Storage says where state is kept. Default: bolt under Caddy's data
+	// directory.
+	Storage *Storage `json:"storage,omitempty"`
+	// SigningKey signs session tokens (at least 32 bytes; placeholders
+	// such as {env.ANON_SIGNING_KEY} are resolved). When empty a key is
+	// generated once and kept in storage.
+	SigningKey string `json:"signing_key,omitempty"`
+	// EmbedOrigins are the origins allowed to frame embed sessions unless
+	// an app names its own (the frame-ancestors of its responses).
+	EmbedOrigins []string `json:"embed_origins,omitempty"`
+	// PublicURL is the origin used in links and embed codes, such as
+	// https://share.example.com. Required.
+	PublicURL string `json:"public_url,omitempty"`
+	// Spaces are provisioned spaces.
+	Spaces []SpaceConfig `json:"spaces,omitempty"`
+	// Apps are provisioned apps, editable only through configuration.
+	Apps []AppConfig `json:"apps,omitempty"`
+
+	tenant  *tenantHandle
+	poolKey string
+	logger  *zap.Logger
+	now     func() time.Time
+}
+
+// Storage selects the state store.
+type Storage struct {
+	// Type is "bolt" (embedded, the default).
+	Type string `json:"type,omitempty"`
+	// Path is the bolt file. Default: anonymous_access/state.db under
+	// Caddy's data directory.
+	Path string `json:"path,omitempty"`
+}
+
+// SpaceConfig is a provisioned space.
+type SpaceConfig struct {
+	// ID of the space.
+	ID string `json:"id"`
+	// Type: managed, shared or personal. Only managed spaces may hold
+	// apps with anonymous access.
+	Type string `json:"type,omitempty"`
+	// Name shown to users.
+	Name string `json:"name,omitempty"`
+	// Owner is the user id of the space owner.
+	Owner string `json:"owner,omitempty"`
+}
+
+// AppConfig is a provisioned app.
+type AppConfig struct {
+	// ID of the app, used in links and cookie names.
+	ID string `json:"id"`
+	// Space holding the app.
+	Space string `json:"space"`
+	// Name shown to users and used as the embed iframe's title.
+	Name string `json:"name,omitempty"`
+	// Entry is where an opened link lands.
+	Entry string `json:"entry"`
+	// Scope lists the paths an anonymous session may reach: exact paths,
+	// "/dir/*" or "prefix*".
+	Scope []string `json:"scope"`
+	// Methods anonymous users may use. Default GET HEAD.
+	Methods []string `json:"methods,omitempty"`
+	// Deny lists paths always refused, even inside the scope.
+	Deny []string `json:"deny,omitempty"`
+	// EmbedOrigins overrides the handler's embed origins for this app.
+	EmbedOrigins []string `json:"embed_origins,omitempty"`
+	// Anonymous is the initial state of anonymous access when the app is
+	// first created; afterwards the stored state wins.
+	Anonymous bool `json:"anonymous,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.anonymous_access",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, opens the tenant's shared state and provisions
+// the configured spaces and apps.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.Tenant == "" {
+		h.Tenant = DefaultTenant
+	}
+	if h.Capacity == 0 {
+		h.Capacity = DefaultCapacity
+	}
+	if h.SessionTTL == 0 {
+		h.SessionTTL = caddy.Duration(DefaultSessionTTL)
+	}
+	if h.RenewalWindow == 0 {
+		h.RenewalWindow = caddy.Duration(DefaultRenewalWindow)
+	}
+	if h.Prefix == "" {
+		h.Prefix = DefaultPrefix
+	}
+	h.Prefix = "/" + strings.Trim(h.Prefix, "/")
+	if h.Storage == nil {
+		h.Storage = &Storage{}
+	}
+	if h.Storage.Type == "" {
+		h.Storage.Type = "bolt"
+	}
+	if err := policy.ValidateID("tenant", h.Tenant); err != nil {
+		return err
+	}
+	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
+	}
+
+	repl := caddy.NewReplacer()
+	key := repl.ReplaceKnown(h.SigningKey, "")
+	publicURL := strings.TrimSuffix(repl.ReplaceKnown(h.PublicURL, ""), "/")
+	if err := validatePublicURL(publicURL); err != nil {
+		return err
+	}
+
+	handle, key2, err := openTenant(h.Tenant, h.Storage, h.now)
+	if err != nil {
+		return err
+	}
+	h.tenant, h.poolKey = handle, key2
+
+	cfg := policy.TenantConfig{
+		Capacity:      h.Capacity,
+		SessionTTL:    time.Duration(h.SessionTTL),
+		RenewalWindow: time.Duration(h.RenewalWindow),
+		PublicURL:     publicURL,
+		Prefix:        h.Prefix,
+		EmbedOrigins:  h.EmbedOrigins,
+	}
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := handle.tenant.Configure(pctx, cfg, []byte(key)); err != nil {
+		return fmt.Errorf("anonymous_access: %w", err)
+	}
+	spaces := make([]policy.Space, 0, len(h.Spaces))
+	for _, s := range h.Spaces {
+		typ := s.Type
+		if typ == "" {
+			typ = string(policy.SpaceManaged)
+		}
+		spaces = append(spaces, policy.Space{ID: s.ID, Name: s.Name, Type: policy.SpaceType(typ), Owner: s.Owner})
+	}
+	apps := make([]policy.ProvisionedApp, 0, len(h.Apps))
+	for _, a := range h.Apps {
+		apps = append(apps, policy.ProvisionedApp{App: policy.App{
+			ID: a.ID, Name: a.Name, Space: a.Space, Entry: a.Entry,
+			Scope: a.Scope, Methods: a.Methods, Deny: a.Deny, EmbedOrigins: a.EmbedOrigins,
+		}, InitiallyOn: a.Anonymous})
+	}
+	if err := handle.tenant.Provision(pctx, h, spaces, apps); err != nil {
+		return fmt.Errorf("anonymous_access: %w", err)
+	}
+	return nil
+}
+
+func validatePublicURL(s string) error {
+	if s == "" {
+		return errors.New("anonymous_access: public_url is required: the origin used in links and embed codes, such as https://share.example.com")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return errors.New("anonymous_access: public_url must be an origin such as https://share.example.com")
+	}
+	return nil
+}
+
+// Validate checks the configuration after provisioning.
+func (h *Handler) Validate() error {
+	if h.Capacity < 0 {
+		return errors.New("anonymous_access: capacity must be positive")
+	}
+	if h.Storage.Type != "bolt" {
+		return fmt.Errorf("anonymous_access: unknown storage %q", h.Storage.Type)
+	}
+	return nil
+}
+
+// Cleanup releases what Provision took: the handler's registration of its
+// provisioned apps and its reference to the tenant's shared state.
+func (h *Handler) Cleanup() error {
+	if h.tenant == nil {
+		return nil
+	}
+	h.tenant.tenant.Unregister(h)
+	_, err := tenants.Delete(h.poolKey)
+	h.tenant = nil
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,182 @@
+package policy
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// RateLimitedError is ErrRateLimited with the time to wait.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+func (e *RateLimitedError) Error() string { return ErrRateLimited.Error() }
+
+// Unwrap lets errors.Is match ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// Redemption asks to open an app link or embed code.
+type Redemption struct {
+	App  string
+	Code string
+	Kind Kind
+	// Object is an optional path (with query) inside the app's scope to
+	// land on instead of the entry.
+	Object string
+	// Client identifies the caller for failure rate limiting (its IP). It
+	// is kept in memory only.
+	Client string
+}
+
+// Opened is a started session.
+type Opened struct {
+	Session Session
+	// Token is the signed session token for the cookie.
+	Token string
+	// Location is where the browser goes next: the entry or the object.
+	Location string
+	// Ref is the session's pseudonymous reference.
+	Ref string
+}
+
+// Redeem checks an access code and starts a session through capacity
+// admission. An unknown app, a wrong code and an app that is off all give
+// ErrDenied, after the same work, so callers learn nothing from which.
+func (t *Tenant) Redeem(ctx context.Context, r Redemption) (Opened, error) {
+	now := t.now()
+	if ok, wait := t.limiter.Check(r.Client, now); !ok {
+		return Opened{}, &RateLimitedError{RetryAfter: wait}
+	}
+	app := t.view.Load().apps[r.App]
+	actual := ""
+	if app != nil && app.rec.AnonymousAccess {
+		actual = app.rec.Code
+	}
+	good := validCodeSyntax(r.Code) && CodeMatches(r.Code, actual)
+	if !good {
+		t.limiter.Fail(r.Client, now)
+		return Opened{}, ErrDenied
+	}
+	if r.Kind != KindEmbed {
+		r.Kind = KindLink
+	}
+	location := app.rec.Entry
+	if r.Object != "" {
+		p, _, _ := strings.Cut(r.Object, "?")
+		if CheckPath(p, "") != nil || strings.ContainsAny(r.Object, "#\\") || !app.access.Covers(p) {
+			return Opened{}, invalid("object", "must be a path inside the app's scope")
+		}
+		location = r.Object
+	}
+	o, err := t.start(ctx, app, r.Kind, now)
+	o.Location = location
+	return o, err
+}
+
+func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now time.Time) (Opened, error) {
+	cfg := t.cfg.Load()
+	sess := Session{
+		ID:         NewSessionID(),
+		App:        app.rec.ID,
+		Kind:       kind,
+		Version:    app.rec.Version,
+		IssuedAt:   now,
+		ExpiresAt:  now.Add(cfg.SessionTTL),
+		RenewUntil: now.Add(cfg.RenewalWindow),
+	}
+	key, _ := ParseSessionKey(sess.ID)
+	rec := SessionRecord{Key: key, App: sess.App, ExpiresAt: sess.ExpiresAt.Unix()}
+	ok, err := t.store.AdmitSession(ctx, rec, cfg.Capacity, now)
+	if err != nil {
+		return Opened{}, ErrStoreUnavailable
+	}
+	if !ok {
+		return Opened{}, ErrCapacityFull
+	}
+	signer := t.signer.Load()
+	token, err := signer.Mint(sess)
+	if err != nil {
+		return Opened{}, err
+	}
+	return Opened{Session: sess, Token: token, Ref: signer.Ref(sess.ID)}, nil
+}
+
+// Authorize is the per-request check: is token a live session of an app
+// that is still on, at the same version, whose scope and methods cover
+// this request? path must already have passed CheckPath. Verified tokens
+// come from a cache keyed by the whole token, so a live session costs no
+// parsing; the app's state always comes from the current view, so a cache
+// can never bring back a session that was turned off or reset.
+func (t *Tenant) Authorize(token, method, path string) (*Verified, error) {
+	v, err := t.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	if t.now().Unix() >= v.exp {
+		return v, ErrExpired
+	}
+	app := t.view.Load().apps[v.Session.App]
+	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != v.Session.Version {
+		return v, ErrRevoked
+	}
+	return v, app.access.Allow(method, path)
+}
+
+func (t *Tenant) verify(token string) (*Verified, error) {
+	if v, ok := t.cache.Get(token); ok && v.token == token {
+		return v, nil
+	}
+	signer := t.signer.Load()
+	if signer == nil {
+		return nil, ErrInvalidToken
+	}
+	sess, err := signer.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verified{token: token, exp: sess.ExpiresAt.Unix(), Session: sess, Ref: signer.Ref(sess.ID)}
+	if ttl := sess.ExpiresAt.Sub(t.now()); ttl > 0 {
+		t.cache.SetWithTTL(token, v, int64(len(token))+256, ttl)
+	}
+	return v, nil
+}
+
+// Renew starts a new session from an expired token on a page load: the
+// token's signature, app and version must still be good and its renewal
+// window open. The new session has a new id and passes capacity
+// admission like any other.
+func (t *Tenant) Renew(ctx context.Context, token string) (Opened, error) {
+	now := t.now()
+	signer := t.signer.Load()
+	if signer == nil {
+		return Opened{}, ErrInvalidToken
+	}
+	old, err := signer.VerifyForRenewal(token, now)
+	if err != nil {
+		return Opened{}, err
+	}
+	app := t.view.Load().apps[old.App]
+	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != old.Version {
+		return Opened{}, ErrRevoked
+	}
+	return t.start(ctx, app, old.Kind, now)
+}
+
+// SessionInfo describes a live session to its holder.
+type SessionInfo struct {
+	App       string    `json:"app"`
+	Kind      Kind      `json:"kind"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Describe reports the live session behind a token, if any.
+func (t *Tenant) Describe(token string) (SessionInfo, bool) {
+	v, err := t.verify(token)
+	if err != nil || t.now().Unix() >= v.exp {
+		return SessionInfo{}, false
+	}
+	app := t.view.Load().apps[v.Session.App]
+	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != v.Session.Version {
+		return SessionInfo{}, false
+	}
+	return SessionInfo{App: v.Session.App, Kind: v.Session.Kind, ExpiresAt: v.Session.ExpiresAt.UTC()}, true
+}

@@ -1,0 +1,231 @@
+package policy
+
+import (
+	"strings"
+)
+
+// SpaceType is the kind of a space. Only managed spaces may hold apps with
+// anonymous access.
+type SpaceType string
+
+// The space types.
+const (
+	SpaceManaged  SpaceType = "managed"
+	SpaceShared   SpaceType = "shared"
+	SpacePersonal SpaceType = "personal"
+)
+
+// Space groups apps and the people who work on them.
+type Space struct {
+	ID    string    `json:"id"`
+	Name  string    `json:"name"`
+	Type  SpaceType `json:"type"`
+	Owner string    `json:"owner,omitempty"`
+	// Provisioned spaces come from the operator's configuration.
+	Provisioned bool `json:"provisioned"`
+}
+
+// Validate checks a space definition.
+func (s Space) Validate() error {
+	if err := ValidateID("space id", s.ID); err != nil {
+		return err
+	}
+	switch s.Type {
+	case SpaceManaged, SpaceShared, SpacePersonal:
+	default:
+		return invalid("space type", "must be managed, shared or personal")
+	}
+	if err := validateName("space name", s.Name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// App is a piece of analytics content (a dashboard, a report) served by a
+// backend, as shown to operators and tenant users. It never holds the
+// access code.
+type App struct {
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Space string `json:"space"`
+	// Entry is where an opened link lands.
+	Entry string `json:"entry"`
+	// Scope lists the paths an anonymous session may reach.
+	Scope []string `json:"scope"`
+	// Methods lists the HTTP methods anonymous users may use.
+	Methods []string `json:"methods"`
+	// Deny lists paths always refused, even inside the scope.
+	Deny []string `json:"deny"`
+	// EmbedOrigins are the origins allowed to frame the app's embed
+	// sessions; empty means the gateway's default.
+	EmbedOrigins []string `json:"embed_origins,omitempty"`
+	// AnonymousAccess tells whether the app link and embed code work.
+	AnonymousAccess bool `json:"anonymous_access"`
+	// Provisioned apps come from the operator's configuration and can be
+	// edited only there.
+	Provisioned bool `json:"provisioned"`
+}
+
+// AppRecord is an app with its secret state, as the store keeps it.
+type AppRecord struct {
+	App
+	// Code is the access code carried by links and embed codes.
+	Code string `json:"code"`
+	// Version changes whenever the app is turned off or its code reset,
+	// so that every session minted before ends on its next request.
+	Version uint64 `json:"version"`
+}
+
+// maxIDLen bounds ids, which appear in URLs, cookie names and metric labels.
+const maxIDLen = 64
+
+// ValidateID checks an app, space or tenant id: 1 to 64 characters of
+// lower-case letters, digits, '-' and '_', starting with a letter or digit.
+// This keeps ids safe in paths, cookie names, store keys and metric labels.
+func ValidateID(field, id string) error {
+	if id == "" || len(id) > maxIDLen {
+		return invalid(field, "must be 1 to 64 characters")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || (i > 0 && (c == '-' || c == '_'))
+		if !ok {
+			return invalid(field, "must be lower-case letters, digits, '-' or '_', starting with a letter or digit")
+		}
+	}
+	return nil
+}
+
+func validateName(field, name string) error {
+	if len(name) > 200 {
+		return invalid(field, "must be at most 200 characters")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return invalid(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// Normalize fills defaults: a name from the id, GET and HEAD as methods.
+func (a *App) Normalize() {
+	if a.Name == "" {
+		a.Name = a.ID
+	}
+	if len(a.Methods) == 0 {
+		a.Methods = append([]string(nil), DefaultMethods...)
+	}
+	for i, m := range a.Methods {
+		a.Methods[i] = strings.ToUpper(m)
+	}
+	if a.Scope == nil {
+		a.Scope = []string{}
+	}
+	if a.Deny == nil {
+		a.Deny = []string{}
+	}
+}
+
+// Validate checks an app definition: ids, a clean entry inside the scope
+// and not denied, valid patterns and known methods.
+func (a App) Validate() error {
+	if err := ValidateID("app id", a.ID); err != nil {
+		return err
+	}
+	if err := ValidateID("space", a.Space); err != nil {
+		return err
+	}
+	if err := validateName("app name", a.Name); err != nil {
+		return err
+	}
+	if len(a.Scope) == 0 {
+		return invalid("scope", "at least one path pattern is required")
+	}
+	for _, p := range a.Scope {
+		if err := ValidatePattern(p); err != nil {
+			return invalid("scope", err.(*InvalidError).Reason)
+		}
+	}
+	for _, p := range a.Deny {
+		if err := ValidatePattern(p); err != nil {
+			return invalid("deny", err.(*InvalidError).Reason)
+		}
+	}
+	for _, m := range a.Methods {
+		if !knownMethods[m] {
+			return invalid("methods", "unknown HTTP method")
+		}
+	}
+	if err := CheckPath(a.Entry, ""); err != nil || strings.ContainsAny(a.Entry, "?#*") {
+		return invalid("entry", "must be a clean absolute path")
+	}
+	if !toPathSet(a.Scope).Match(a.Entry) || toPathSet(a.Deny).Match(a.Entry) {
+		return invalid("entry", "must be inside the scope and not denied")
+	}
+	for _, o := range a.EmbedOrigins {
+		if err := ValidateOrigin(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateOrigin checks an origin for frame-ancestors: a scheme and host,
+// optionally a port, nothing else; or the keyword 'self'.
+func ValidateOrigin(o string) error {
+	if o == "'self'" {
+		return nil
+	}
+	rest, ok := strings.CutPrefix(o, "https://")
+	if !ok {
+		rest, ok = strings.CutPrefix(o, "http://")
+	}
+	if !ok || rest == "" || strings.ContainsAny(rest, "/?#;, '\"\\") {
+		return invalid("embed origin", "must be an origin such as https://www.example.org")
+	}
+	for _, r := range rest {
+		if r <= 0x20 || r == 0x7f {
+			return invalid("embed origin", "must be an origin such as https://www.example.org")
+		}
+	}
+	return nil
+}
+
+func toPathSet(ps []string) PathSet {
+	out := make(PathSet, len(ps))
+	for i, p := range ps {
+		out[i] = PathPattern(p)
+	}
+	return out
+}
+
+// Access decides what an anonymous session of an app may reach.
+type Access struct {
+	scope   PathSet
+	deny    PathSet
+	methods MethodSet
+}
+
+// NewAccess compiles an app's scope, deny list and methods.
+func NewAccess(a App) Access {
+	return Access{scope: toPathSet(a.Scope), deny: toPathSet(a.Deny), methods: MethodSet(a.Methods)}
+}
+
+// Allow decides a request on a path already accepted by CheckPath: the
+// path must be in scope and not denied, then the method allowed.
+func (ac Access) Allow(method, path string) error {
+	if !ac.scope.Match(path) || ac.deny.Match(path) {
+		return ErrOutOfScope
+	}
+	if !ac.methods.Allows(method) {
+		return ErrMethodNotAllowed
+	}
+	return nil
+}
+
+// Covers reports whether a path is reachable for reading: in scope and not
+// denied. It is used to accept an embed code's object path.
+func (ac Access) Covers(path string) bool {
+	return ac.scope.Match(path) && !ac.deny.Match(path)
+}

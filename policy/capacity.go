@@ -1,0 +1,206 @@
+package policy
+
+import (
+	"encoding/base64"
+	"sync"
+	"time"
+)
+
+// SessionKey is a session id in its compact, comparable form.
+type SessionKey [sessionIDBytes]byte
+
+// ParseSessionKey decodes a session id into its key.
+func ParseSessionKey(id string) (SessionKey, bool) {
+	var k SessionKey
+	if base64.RawURLEncoding.DecodedLen(len(id)) != len(k) {
+		return k, false
+	}
+	n, err := base64.RawURLEncoding.Decode(k[:], []byte(id))
+	return k, err == nil && n == len(k)
+}
+
+// SessionRecord is what capacity tracking keeps of a live session:
+// 16 bytes of id, the app and the expiry, nothing else.
+type SessionRecord struct {
+	Key       SessionKey
+	App       string
+	ExpiresAt int64 // unix seconds
+}
+
+type trackedSession struct {
+	exp int64
+	app string
+}
+
+type expiry struct {
+	exp int64
+	key SessionKey
+}
+
+// SessionTable counts the live anonymous sessions of one tenant and admits
+// new ones against its capacity. Admission is exact: the check and the
+// insert happen under one lock, so concurrent redemptions can never take
+// the count past capacity. Expired sessions leave the count as soon as
+// anything looks at it.
+type SessionTable struct {
+	mu     sync.Mutex
+	byKey  map[SessionKey]trackedSession
+	queue  []expiry // min-heap on exp
+	perApp map[string]int
+	peak   int
+}
+
+// NewSessionTable returns an empty table.
+func NewSessionTable() *SessionTable {
+	return &SessionTable{byKey: make(map[SessionKey]trackedSession), perApp: make(map[string]int)}
+}
+
+// Admit adds a session if fewer than capacity are live at now. It returns
+// whether it was admitted and how many sessions are live afterwards.
+func (t *SessionTable) Admit(rec SessionRecord, capacity int, now time.Time) (bool, int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(now.Unix())
+	if len(t.byKey) >= capacity {
+		return false, len(t.byKey)
+	}
+	t.insertLocked(rec)
+	return true, len(t.byKey)
+}
+
+// Restore adds a session known from storage without a capacity check: it
+// was admitted before, so it is counted again, never refused.
+func (t *SessionTable) Restore(rec SessionRecord, now time.Time) {
+	if rec.ExpiresAt <= now.Unix() {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := t.byKey[rec.Key]; ok {
+		return
+	}
+	t.insertLocked(rec)
+}
+
+func (t *SessionTable) insertLocked(rec SessionRecord) {
+	t.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: rec.App}
+	t.perApp[rec.App]++
+	t.push(expiry{exp: rec.ExpiresAt, key: rec.Key})
+	if n := len(t.byKey); n > t.peak {
+		t.peak = n
+	}
+}
+
+// EndApp ends every session of an app (turned off or code reset) and
+// returns their keys.
+func (t *SessionTable) EndApp(app string) []SessionKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var ended []SessionKey
+	for k, s := range t.byKey {
+		if s.app == app {
+			delete(t.byKey, k)
+			ended = append(ended, k)
+		}
+	}
+	delete(t.perApp, app)
+	// Their queue entries stay until they expire; expireLocked skips them.
+	return ended
+}
+
+// Expire drops sessions whose expiry is at or before now and returns their
+// keys.
+func (t *SessionTable) Expire(now time.Time) []SessionKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.expireLocked(now.Unix())
+}
+
+func (t *SessionTable) expireLocked(now int64) []SessionKey {
+	var gone []SessionKey
+	for len(t.queue) > 0 && t.queue[0].exp <= now {
+		e := t.pop()
+		s, ok := t.byKey[e.key]
+		if !ok || s.exp != e.exp {
+			continue
+		}
+		delete(t.byKey, e.key)
+		if t.perApp[s.app]--; t.perApp[s.app] <= 0 {
+			delete(t.perApp, s.app)
+		}
+		gone = append(gone, e.key)
+	}
+	return gone
+}
+
+// Usage is a snapshot of a tenant's sessions.
+type Usage struct {
+	// Active is the number of live sessions.
+	Active int `json:"active"`
+	// Peak is the highest Active seen.
+	Peak int `json:"peak"`
+	// PerApp is Active broken down by app.
+	PerApp map[string]int `json:"per_app"`
+}
+
+// Usage returns the live count, the peak and the count per app at now.
+func (t *SessionTable) Usage(now time.Time) Usage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(now.Unix())
+	per := make(map[string]int, len(t.perApp))
+	for a, n := range t.perApp {
+		per[a] = n
+	}
+	return Usage{Active: len(t.byKey), Peak: t.peak, PerApp: per}
+}
+
+// SetPeak raises the recorded peak to at least p (used when loading).
+func (t *SessionTable) SetPeak(p int) {
+	t.mu.Lock()
+	if p > t.peak {
+		t.peak = p
+	}
+	t.mu.Unlock()
+}
+
+func (t *SessionTable) push(e expiry) {
+	t.queue = append(t.queue, e)
+	i := len(t.queue) - 1
+	for i > 0 {
+		parent := (i - 1) / 2
+		if t.queue[parent].exp <= t.queue[i].exp {
+			break
+		}
+		t.queue[parent], t.queue[i] = t.queue[i], t.queue[parent]
+		i = parent
+	}
+}
+
+func (t *SessionTable) pop() expiry {
+	q := t.queue
+	top := q[0]
+	last := len(q) - 1
+	q[0] = q[last]
+	q = q[:last]
+	i := 0
+	for {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(q) && q[l].exp < q[m].exp {
+			m = l
+		}
+		if r < len(q) && q[r].exp < q[m].exp {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		q[i], q[m] = q[m], q[i]
+		i = m
+	}
+	t.queue = q
+	if cap(t.queue) > 1024 && len(t.queue) < cap(t.queue)/4 {
+		t.queue = append(make([]expiry, 0, cap(t.queue)/2), t.queue...)
+	}
+	return top
+}

@@ -1,0 +1,64 @@
+// Package policy is the domain of anonymous access: apps and spaces, access
+// codes, anonymous sessions and their tokens, the tenant's capacity of
+// concurrent sessions, and the Store that keeps them. It knows nothing of
+// Caddy or HTTP, so every rule can be read, tested and benchmarked alone.
+package policy
+
+import "errors"
+
+// Errors returned by the domain. None of them ever carries an access code,
+// a token or a session id, so they are safe to log and to show to clients.
+var (
+	// ErrDenied is the single answer to an unknown app, a wrong access
+	// code or an app whose anonymous access is off: one error, so a caller
+	// cannot learn which of the three it was.
+	ErrDenied = errors.New("this link is not valid")
+	// ErrCapacityFull means the tenant's capacity of concurrent anonymous
+	// sessions is reached.
+	ErrCapacityFull = errors.New("anonymous capacity reached, try again shortly")
+	// ErrRateLimited means a client failed too many times recently.
+	ErrRateLimited = errors.New("too many failed attempts, try again later")
+
+	// ErrNoSession means a protected request carried no session.
+	ErrNoSession = errors.New("no anonymous session")
+	// ErrExpired means the session's 15 minutes are over.
+	ErrExpired = errors.New("anonymous session expired")
+	// ErrRevoked means the app was turned off or its access code reset
+	// since the session started.
+	ErrRevoked = errors.New("anonymous session ended: the link was turned off or reset")
+	// ErrInvalidToken means a session token failed verification.
+	ErrInvalidToken = errors.New("invalid session token")
+	// ErrOutOfScope means the path is outside the app's scope or denied.
+	ErrOutOfScope = errors.New("path not shared with anonymous users")
+	// ErrMethodNotAllowed means the app does not allow the request method.
+	ErrMethodNotAllowed = errors.New("method not allowed for anonymous users")
+	// ErrBadPath means the path holds dot segments, encoded slashes or
+	// other constructs that could be read differently by the backend.
+	ErrBadPath = errors.New("malformed request path")
+
+	// ErrUnknownApp means no app has the given id (operator and tenant
+	// APIs only; anonymous callers get ErrDenied instead).
+	ErrUnknownApp = errors.New("unknown app")
+	// ErrUnknownSpace means no space has the given id.
+	ErrUnknownSpace = errors.New("unknown space")
+	// ErrNotManaged means the app's space is not a managed space, and only
+	// apps in managed spaces can have anonymous access.
+	ErrNotManaged = errors.New("anonymous access needs an app in a managed space")
+	// ErrOff means an app link or embed code was asked for while the app's
+	// anonymous access is off.
+	ErrOff = errors.New("anonymous access is off for this app")
+	// ErrStoreUnavailable means the store cannot be reached; callers fail
+	// closed.
+	ErrStoreUnavailable = errors.New("state store unavailable")
+)
+
+// InvalidError reports bad input: a malformed id, path or setting. Its
+// message names the field, never a secret.
+type InvalidError struct {
+	Field  string
+	Reason string
+}
+
+func (e *InvalidError) Error() string { return e.Field + ": " + e.Reason }
+
+func invalid(field, reason string) error { return &InvalidError{Field: field, Reason: reason} }

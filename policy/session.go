@@ -1,0 +1,197 @@
+package policy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Kind is how an anonymous session started.
+type Kind string
+
+// Session kinds. KindRenewal is only used to count sessions started by a
+// page reload after expiry; the renewed session keeps its original kind.
+const (
+	KindLink    Kind = "link"
+	KindEmbed   Kind = "embed"
+	KindRenewal Kind = "renewal"
+)
+
+// MaxTokenSize bounds a session token; anything longer is refused before
+// parsing so that hostile input costs nothing.
+const MaxTokenSize = 2048
+
+// sessionIDBytes is the entropy of a session id (128 bits).
+const sessionIDBytes = 16
+
+// Session is one temporary anonymous session of one app.
+type Session struct {
+	// ID is the session id (the token's jti). It is a secret like the
+	// token: never logged nor sent upstream; Ref is used instead.
+	ID      string
+	App     string
+	Kind    Kind
+	Version uint64
+	// IssuedAt and ExpiresAt bound the session (session_ttl apart).
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// RenewUntil is the last moment a page load may start a new session
+	// from this one's token (renewal_window after it was minted).
+	RenewUntil time.Time
+}
+
+// claims is the JWT payload of a session token.
+type claims struct {
+	jwt.RegisteredClaims
+	Version    uint64 `json:"ver"`
+	Kind       Kind   `json:"knd"`
+	RenewUntil int64  `json:"ren"`
+}
+
+// Signer mints and verifies session tokens: HS256 only, with exp, iss and
+// aud required.
+type Signer struct {
+	key    []byte
+	issuer string
+	strict *jwt.Parser
+	loose  *jwt.Parser
+	refKey []byte
+}
+
+// MinSigningKeyLen is the shortest signing key accepted (256 bits).
+const MinSigningKeyLen = 32
+
+// NewSigner returns a Signer for tokens of the given issuer (one per
+// tenant gateway). now is the clock used to check expiry.
+func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error) {
+	if len(key) < MinSigningKeyLen {
+		return nil, invalid("signing_key", "must be at least 32 bytes")
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("session-reference"))
+	return &Signer{
+		key:    key,
+		issuer: issuer,
+		strict: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithIssuer(issuer),
+			jwt.WithTimeFunc(now),
+		),
+		loose: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithoutClaimsValidation(),
+		),
+		refKey: mac.Sum(nil),
+	}, nil
+}
+
+// NewSigningKey returns a fresh random signing key.
+func NewSigningKey() []byte {
+	return []byte(randomToken(MinSigningKeyLen))
+}
+
+// NewSessionID returns a fresh random session id.
+func NewSessionID() string { return randomToken(sessionIDBytes) }
+
+// Mint signs a session into a token.
+func (s *Signer) Mint(sess Session) (string, error) {
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.issuer,
+			Audience:  jwt.ClaimStrings{sess.App},
+			ExpiresAt: jwt.NewNumericDate(sess.ExpiresAt),
+			IssuedAt:  jwt.NewNumericDate(sess.IssuedAt),
+			ID:        sess.ID,
+		},
+		Version:    sess.Version,
+		Kind:       sess.Kind,
+		RenewUntil: sess.RenewUntil.Unix(),
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.key)
+}
+
+// Verify checks a token fully: signature, algorithm, issuer, expiry and
+// that its audience is exactly one app. It returns ErrExpired for a token
+// that is good but past its exp, so the caller may offer renewal.
+func (s *Signer) Verify(token string) (Session, error) {
+	if len(token) > MaxTokenSize {
+		return Session{}, ErrInvalidToken
+	}
+	var c claims
+	_, err := s.strict.ParseWithClaims(token, &c, s.keyFunc)
+	if err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) && s.verifySignatureOnly(token) {
+			return Session{}, ErrExpired
+		}
+		return Session{}, ErrInvalidToken
+	}
+	return c.session()
+}
+
+// VerifyForRenewal checks a token's signature, algorithm, issuer and
+// audience while ignoring its expiry, and requires the renewal bound to be
+// in the future. It is only used to start a new session on a page load.
+func (s *Signer) VerifyForRenewal(token string, now time.Time) (Session, error) {
+	if len(token) > MaxTokenSize {
+		return Session{}, ErrInvalidToken
+	}
+	var c claims
+	if _, err := s.loose.ParseWithClaims(token, &c, s.keyFunc); err != nil {
+		return Session{}, ErrInvalidToken
+	}
+	if c.Issuer != s.issuer || c.ExpiresAt == nil || c.IssuedAt == nil {
+		return Session{}, ErrInvalidToken
+	}
+	sess, err := c.session()
+	if err != nil {
+		return Session{}, err
+	}
+	if !now.Before(sess.RenewUntil) {
+		return Session{}, ErrExpired
+	}
+	return sess, nil
+}
+
+func (s *Signer) verifySignatureOnly(token string) bool {
+	var c claims
+	_, err := s.loose.ParseWithClaims(token, &c, s.keyFunc)
+	return err == nil && c.Issuer == s.issuer
+}
+
+func (s *Signer) keyFunc(*jwt.Token) (any, error) { return s.key, nil }
+
+// Ref returns the session's pseudonymous reference: what the backend sees
+// in X-Anonymous-Session and the placeholder. It identifies one session
+// for correlation but cannot be turned back into the session id or used
+// as a credential.
+func (s *Signer) Ref(sessionID string) string {
+	mac := hmac.New(sha256.New, s.refKey)
+	mac.Write([]byte(sessionID))
+	return hex.EncodeToString(mac.Sum(nil)[:12])
+}
+
+func (c *claims) session() (Session, error) {
+	if len(c.Audience) != 1 || ValidateID("aud", c.Audience[0]) != nil || c.ID == "" || c.ExpiresAt == nil || c.IssuedAt == nil {
+		return Session{}, ErrInvalidToken
+	}
+	switch c.Kind {
+	case KindLink, KindEmbed:
+	default:
+		return Session{}, ErrInvalidToken
+	}
+	return Session{
+		ID:         c.ID,
+		App:        c.Audience[0],
+		Kind:       c.Kind,
+		Version:    c.Version,
+		IssuedAt:   c.IssuedAt.Time,
+		ExpiresAt:  c.ExpiresAt.Time,
+		RenewUntil: time.Unix(c.RenewUntil, 0),
+	}, nil
+}

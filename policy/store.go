@@ -1,0 +1,37 @@
+package policy
+
+import (
+	"context"
+	"time"
+)
+
+// Store keeps a tenant's state: spaces, apps with their access codes and
+// versions, the signing key and the live sessions that count against
+// capacity. Implementations make every write durable before returning and
+// every read-modify-write atomic.
+type Store interface {
+	// Spaces returns every space of the tenant.
+	Spaces(ctx context.Context) ([]Space, error)
+	// PutSpace creates or replaces a space.
+	PutSpace(ctx context.Context, s Space) error
+	// Apps returns every app of the tenant with its secret state.
+	Apps(ctx context.Context) ([]AppRecord, error)
+	// EnsureApp stores rec if no app has its id; otherwise it replaces the
+	// stored definition with rec's while keeping the stored access code,
+	// version and on/off state. It returns what is stored afterwards.
+	EnsureApp(ctx context.Context, rec AppRecord) (AppRecord, error)
+	// UpdateApp applies fn to the stored app atomically and durably. It
+	// returns ErrUnknownApp when there is none, or fn's error unchanged.
+	UpdateApp(ctx context.Context, id string, fn func(*AppRecord) error) (AppRecord, error)
+	// SigningKey returns the tenant's stored signing key, storing
+	// candidate first when there is none.
+	SigningKey(ctx context.Context, candidate []byte) ([]byte, error)
+
+	// AdmitSession records a new live session if fewer than capacity are
+	// live at now, atomically: concurrent admissions never exceed it.
+	AdmitSession(ctx context.Context, rec SessionRecord, capacity int, now time.Time) (bool, error)
+	// EndSessions forgets every live session of an app.
+	EndSessions(ctx context.Context, app string) error
+	// Usage reports the live sessions at now.
+	Usage(ctx context.Context, now time.Time) (Usage, error)
+}
