@@ -65,11 +65,15 @@ func (t *SessionTable) Admit(rec SessionRecord, capacity int, now time.Time) (bo
 		return false, len(t.byKey)
 	}
 	t.insertLocked(rec)
+	if n := len(t.byKey); n > t.peak {
+		t.peak = n
+	}
 	return true, len(t.byKey)
 }
 
 // Restore adds a session known from storage without a capacity check: it
-// was admitted before, so it is counted again, never refused.
+// was admitted before, so it is counted again, never refused. The peak is
+// restored separately (SetPeak).
 func (t *SessionTable) Restore(rec SessionRecord, now time.Time) {
 	if rec.ExpiresAt <= now.Unix() {
 		return
@@ -86,21 +90,18 @@ func (t *SessionTable) insertLocked(rec SessionRecord) {
 	t.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: rec.App}
 	t.perApp[rec.App]++
 	t.push(expiry{exp: rec.ExpiresAt, key: rec.Key})
-	if n := len(t.byKey); n > t.peak {
-		t.peak = n
-	}
 }
 
 // EndApp ends every session of an app (turned off or code reset) and
-// returns their keys.
-func (t *SessionTable) EndApp(app string) []SessionKey {
+// returns them.
+func (t *SessionTable) EndApp(app string) []SessionRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var ended []SessionKey
+	var ended []SessionRecord
 	for k, s := range t.byKey {
 		if s.app == app {
 			delete(t.byKey, k)
-			ended = append(ended, k)
+			ended = append(ended, SessionRecord{Key: k, App: s.app, ExpiresAt: s.exp})
 		}
 	}
 	delete(t.perApp, app)
@@ -108,16 +109,32 @@ func (t *SessionTable) EndApp(app string) []SessionKey {
 	return ended
 }
 
-// Expire drops sessions whose expiry is at or before now and returns their
-// keys.
-func (t *SessionTable) Expire(now time.Time) []SessionKey {
+// Forget drops the given sessions if present (sessions ended early, when
+// loading from storage).
+func (t *SessionTable) Forget(keys []SessionKey) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, k := range keys {
+		s, ok := t.byKey[k]
+		if !ok {
+			continue
+		}
+		delete(t.byKey, k)
+		if t.perApp[s.app]--; t.perApp[s.app] <= 0 {
+			delete(t.perApp, s.app)
+		}
+	}
+}
+
+// Expire drops sessions whose expiry is at or before now and returns them.
+func (t *SessionTable) Expire(now time.Time) []SessionRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.expireLocked(now.Unix())
 }
 
-func (t *SessionTable) expireLocked(now int64) []SessionKey {
-	var gone []SessionKey
+func (t *SessionTable) expireLocked(now int64) []SessionRecord {
+	var gone []SessionRecord
 	for len(t.queue) > 0 && t.queue[0].exp <= now {
 		e := t.pop()
 		s, ok := t.byKey[e.key]
@@ -128,7 +145,7 @@ func (t *SessionTable) expireLocked(now int64) []SessionKey {
 		if t.perApp[s.app]--; t.perApp[s.app] <= 0 {
 			delete(t.perApp, s.app)
 		}
-		gone = append(gone, e.key)
+		gone = append(gone, SessionRecord{Key: e.key, App: s.app, ExpiresAt: s.exp})
 	}
 	return gone
 }

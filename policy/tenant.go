@@ -201,7 +201,9 @@ func (t *Tenant) Provision(ctx context.Context, registrant any, spaces []Space, 
 		known[s.ID] = s.Type
 	}
 	ids := make([]string, 0, len(apps))
-	for _, a := range apps {
+	apps = slices.Clone(apps)
+	for i := range apps {
+		a := &apps[i]
 		a.App.Normalize()
 		a.Provisioned = true
 		if err := a.App.Validate(); err != nil {

@@ -25,6 +25,7 @@ var (
 	bucketSpaces   = []byte("spaces")
 	bucketMeta     = []byte("meta")
 	bucketSessions = []byte("sessions")
+	bucketEnded    = []byte("ended")
 	keySigningKey  = []byte("signing_key")
 	keyPeak        = []byte("peak")
 )
@@ -61,25 +62,19 @@ type Store struct {
 	now    func() time.Time
 	table  *policy.SessionTable
 
-	mu       sync.Mutex
-	flushMu  sync.Mutex // one Flush at a time; guards peak
-	pending  []sessionOp
-	peak     int
-	stop     chan struct{}
-	done     chan struct{}
-	closeErr error
-	once     sync.Once
+	mu        sync.Mutex // guards the pending batches
+	admitted  []byte     // encoded sessions admitted since the last flush
+	ended     []byte     // encoded keys of sessions ended since then
+	maxExp    int64      // latest expiry in admitted or ended
+	flushMu   sync.Mutex // one flush at a time; guards seq and peak
+	seq       uint64
+	peak      int
+	lastSweep time.Time
+	stop      chan struct{}
+	done      chan struct{}
+	closeErr  error
+	once      sync.Once
 }
-
-type sessionOp struct {
-	rec    policy.SessionRecord
-	delete bool
-}
-
-// FlushInterval is how often admitted and ended sessions are written to the
-// file. A crash loses at most this much session bookkeeping; spaces, apps,
-// codes and on/off state are written synchronously.
-const FlushInterval = 100 * time.Millisecond
 
 // Tenant opens one tenant's state, loading its live sessions so that they
 // keep counting against capacity after a restart. now is the clock.
@@ -98,7 +93,7 @@ func (d *DB) Tenant(name string, now func() time.Time) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketApps, bucketSpaces, bucketMeta, bucketSessions} {
+		for _, b := range [][]byte{bucketApps, bucketSpaces, bucketMeta, bucketSessions, bucketEnded} {
 			if _, err := tb.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -107,128 +102,13 @@ func (d *DB) Tenant(name string, now func() time.Time) (*Store, error) {
 			s.peak = int(binary.BigEndian.Uint64(v))
 			s.table.SetPeak(s.peak)
 		}
-		t := now()
-		sb := tb.Bucket(bucketSessions)
-		var expired [][]byte
-		err = sb.ForEach(func(k, v []byte) error {
-			rec, ok := decodeSession(k, v)
-			if !ok || rec.ExpiresAt <= t.Unix() {
-				expired = append(expired, append([]byte(nil), k...))
-				return nil
-			}
-			s.table.Restore(rec, t)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, k := range expired {
-			if err := sb.Delete(k); err != nil {
-				return err
-			}
-		}
-		return nil
+		return s.load(tb, now())
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening tenant %s: %w", name, err)
 	}
 	go s.flushLoop()
 	return s, nil
-}
-
-// Close writes pending session changes and stops the writer.
-func (s *Store) Close() error {
-	s.once.Do(func() {
-		close(s.stop)
-		<-s.done
-	})
-	return s.closeErr
-}
-
-func (s *Store) flushLoop() {
-	defer close(s.done)
-	tick := time.NewTicker(FlushInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-tick.C:
-			s.sweep()
-			_ = s.Flush()
-		case <-s.stop:
-			s.closeErr = s.Flush()
-			return
-		}
-	}
-}
-
-func (s *Store) sweep() {
-	gone := s.table.Expire(s.now())
-	if len(gone) == 0 {
-		return
-	}
-	s.mu.Lock()
-	for _, k := range gone {
-		s.pending = append(s.pending, sessionOp{rec: policy.SessionRecord{Key: k}, delete: true})
-	}
-	s.mu.Unlock()
-}
-
-// Flush writes pending session changes now.
-func (s *Store) Flush() error {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	s.mu.Lock()
-	ops := s.pending
-	s.pending = nil
-	s.mu.Unlock()
-	peak := s.table.Usage(s.now()).Peak
-	if len(ops) == 0 && peak == s.peak {
-		return nil
-	}
-	err := s.update(func(tb *bbolt.Bucket) error {
-		sb := tb.Bucket(bucketSessions)
-		for _, op := range ops {
-			var err error
-			if op.delete {
-				err = sb.Delete(op.rec.Key[:])
-			} else {
-				err = sb.Put(op.rec.Key[:], encodeSession(op.rec))
-			}
-			if err != nil {
-				return err
-			}
-		}
-		var buf [8]byte
-		binary.BigEndian.PutUint64(buf[:], uint64(peak))
-		return tb.Bucket(bucketMeta).Put(keyPeak, buf[:])
-	})
-	if err != nil {
-		// Keep the operations for the next try.
-		s.mu.Lock()
-		s.pending = append(ops, s.pending...)
-		s.mu.Unlock()
-		return err
-	}
-	s.peak = peak
-	return nil
-}
-
-func encodeSession(r policy.SessionRecord) []byte {
-	b := make([]byte, 8+len(r.App))
-	binary.BigEndian.PutUint64(b, uint64(r.ExpiresAt))
-	copy(b[8:], r.App)
-	return b
-}
-
-func decodeSession(k, v []byte) (policy.SessionRecord, bool) {
-	var rec policy.SessionRecord
-	if len(k) != len(rec.Key) || len(v) < 9 {
-		return rec, false
-	}
-	copy(rec.Key[:], k)
-	rec.ExpiresAt = int64(binary.BigEndian.Uint64(v))
-	rec.App = string(v[8:])
-	return rec, true
 }
 
 func (s *Store) update(fn func(tb *bbolt.Bucket) error) error {
@@ -343,37 +223,6 @@ func (s *Store) SigningKey(ctx context.Context, candidate []byte) ([]byte, error
 		return mb.Put(keySigningKey, candidate)
 	})
 	return key, err
-}
-
-// AdmitSession implements policy.Store. Admission is decided in memory under
-// one lock (the file is held by this process alone) and written behind.
-func (s *Store) AdmitSession(ctx context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
-	ok, _ := s.table.Admit(rec, capacity, now)
-	if ok {
-		s.mu.Lock()
-		s.pending = append(s.pending, sessionOp{rec: rec})
-		s.mu.Unlock()
-	}
-	return ok, nil
-}
-
-// EndSessions implements policy.Store.
-func (s *Store) EndSessions(ctx context.Context, app string) error {
-	ended := s.table.EndApp(app)
-	if len(ended) == 0 {
-		return nil
-	}
-	s.mu.Lock()
-	for _, k := range ended {
-		s.pending = append(s.pending, sessionOp{rec: policy.SessionRecord{Key: k}, delete: true})
-	}
-	s.mu.Unlock()
-	return s.Flush()
-}
-
-// Usage implements policy.Store.
-func (s *Store) Usage(ctx context.Context, now time.Time) (policy.Usage, error) {
-	return s.table.Usage(now), nil
 }
 
 var _ policy.Store = (*Store)(nil)

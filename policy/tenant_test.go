@@ -1,0 +1,479 @@
+package policy_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy"
+	"github.com/anonaccess/caddy-anonymous-access/policy/bolt"
+)
+
+// clock is an injected time source tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	t      *policy.Tenant
+	clock  *clock
+	store  *bolt.Store
+	db     *bolt.DB
+	path   string
+	name   string
+	config policy.TenantConfig
+}
+
+var testApp = policy.App{
+	ID: "market", Name: "Market trends", Space: "stats", Entry: "/dash/market.html",
+	Scope: []string{"/dash/market*", "/assets/*"}, Deny: []string{"/assets/secret/*"},
+}
+
+func newFixture(tb testing.TB, capacity int) *fixture {
+	tb.Helper()
+	f := &fixture{clock: newClock(), path: tb.TempDir() + "/state.db", name: "acme"}
+	f.config = policy.TenantConfig{
+		Capacity: capacity, SessionTTL: 15 * time.Minute, RenewalWindow: 12 * time.Hour,
+		PublicURL: "https://share.example.com", Prefix: "/_anon",
+	}
+	f.open(tb)
+	ctx := context.Background()
+	if err := f.t.Provision(ctx, f, []policy.Space{{ID: "stats", Name: "Stats", Type: policy.SpaceManaged}, {ID: "team", Name: "Team", Type: policy.SpaceShared}},
+		[]policy.ProvisionedApp{{App: testApp, InitiallyOn: true}, {App: policy.App{ID: "notes", Space: "team", Entry: "/notes", Scope: []string{"/notes"}}}}); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(f.close)
+	return f
+}
+
+func (f *fixture) open(tb testing.TB) {
+	tb.Helper()
+	db, err := bolt.Open(f.path, time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	st, err := db.Tenant(f.name, f.clock.Now)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	t, err := policy.NewTenant(policy.TenantOptions{Name: f.name, Store: st, Now: f.clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := t.Configure(context.Background(), f.config, nil); err != nil {
+		tb.Fatal(err)
+	}
+	f.db, f.store, f.t = db, st, t
+}
+
+func (f *fixture) close() {
+	if f.t == nil {
+		return
+	}
+	f.t.Close()
+	_ = f.store.Close()
+	_ = f.db.Close()
+	f.t = nil
+}
+
+// restart closes everything and opens the same file again, as a Caddy
+// restart does.
+func (f *fixture) restart(tb testing.TB) {
+	f.close()
+	f.open(tb)
+	if err := f.t.Provision(context.Background(), f, nil, []policy.ProvisionedApp{{App: testApp}}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func (f *fixture) code(tb testing.TB, app string) string {
+	tb.Helper()
+	link, err := f.t.Link(app)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	_, code, _ := cut(link, "#code=")
+	return code
+}
+
+func cut(s, sep string) (string, string, bool) {
+	for i := 0; i+len(sep) <= len(s); i++ {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
+}
+
+func (f *fixture) open1(tb testing.TB) policy.Opened {
+	tb.Helper()
+	o, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: f.code(tb, "market"), Client: "192.0.2.1"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return o
+}
+
+func TestRedeemAndAuthorize(t *testing.T) {
+	f := newFixture(t, 10)
+	o := f.open1(t)
+	if o.Location != testApp.Entry {
+		t.Fatalf("location %q, want the entry", o.Location)
+	}
+	if o.Session.ExpiresAt.Sub(o.Session.IssuedAt) != 15*time.Minute {
+		t.Fatalf("session lasts %v", o.Session.ExpiresAt.Sub(o.Session.IssuedAt))
+	}
+	tests := []struct {
+		method, path string
+		want         error
+	}{
+		{"GET", "/dash/market.html", nil},
+		{"HEAD", "/dash/market.json", nil},
+		{"GET", "/assets/app.js", nil},
+		{"GET", "/assets/secret/key", policy.ErrOutOfScope},
+		{"GET", "/dash/other.html", policy.ErrOutOfScope},
+		{"GET", "/assets", policy.ErrOutOfScope},
+		{"POST", "/dash/market.html", policy.ErrMethodNotAllowed},
+		{"DELETE", "/assets/app.js", policy.ErrMethodNotAllowed},
+	}
+	for _, tt := range tests {
+		_, err := f.t.Authorize(o.Token, tt.method, tt.path)
+		if err != tt.want {
+			t.Errorf("%s %s: got %v, want %v", tt.method, tt.path, err, tt.want)
+		}
+	}
+}
+
+func TestRedeemRefusesAlikeUnknownWrongAndOff(t *testing.T) {
+	f := newFixture(t, 10)
+	good := f.code(t, "market")
+	ctx := context.Background()
+	cases := map[string]policy.Redemption{
+		"unknown app":   {App: "nope", Code: good},
+		"wrong code":    {App: "market", Code: good[:len(good)-1] + "A"},
+		"empty code":    {App: "market", Code: ""},
+		"oversized":     {App: "market", Code: string(make([]byte, 4096))},
+		"not shareable": {App: "notes", Code: good},
+	}
+	for name, r := range cases {
+		r.Client = name
+		if _, err := f.t.Redeem(ctx, r); err != policy.ErrDenied {
+			t.Errorf("%s: got %v, want ErrDenied", name, err)
+		}
+	}
+	if _, err := f.t.SetAnonymousAccess(ctx, "market", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: good, Client: "x"}); err != policy.ErrDenied {
+		t.Errorf("turned off: got %v, want ErrDenied", err)
+	}
+}
+
+func TestRedeemObject(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	code := f.code(t, "market")
+	o, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: code, Kind: policy.KindEmbed, Object: "/dash/market-q3.html?tab=2"})
+	if err != nil || o.Location != "/dash/market-q3.html?tab=2" || o.Session.Kind != policy.KindEmbed {
+		t.Fatalf("object inside scope: %v %q %q", err, o.Location, o.Session.Kind)
+	}
+	for _, obj := range []string{"/assets/secret/x", "/other", "//evil.example.com/x", "https://evil.example.com/", "/dash/../etc"} {
+		_, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: code, Object: obj})
+		var inv *policy.InvalidError
+		if !errors.As(err, &inv) {
+			t.Errorf("object %q: got %v, want an InvalidError", obj, err)
+		}
+	}
+}
+
+func TestRateLimitAfterRepeatedFailures(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: "wrong", Client: "198.51.100.7"}); err != policy.ErrDenied {
+			t.Fatalf("try %d: %v", i, err)
+		}
+	}
+	_, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.7"})
+	var rl *policy.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
+		t.Fatalf("11th try: got %v, want rate limited with a wait", err)
+	}
+	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.8"}); err != nil {
+		t.Fatalf("another client is not limited: %v", err)
+	}
+	f.clock.Advance(time.Minute)
+	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.7"}); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestExpiryAndRenewal(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	o := f.open1(t)
+	f.clock.Advance(15*time.Minute - time.Second)
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("just before expiry: %v", err)
+	}
+	f.clock.Advance(time.Second)
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+		t.Fatalf("at expiry: got %v, want ErrExpired", err)
+	}
+	if u, _ := f.t.Capacity(ctx); u.Active != 0 {
+		t.Fatalf("expired session still counted: %d", u.Active)
+	}
+	n, err := f.t.Renew(ctx, o.Token)
+	if err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	if n.Session.ID == o.Session.ID || n.Token == o.Token {
+		t.Fatal("renewal must start a new session")
+	}
+	if _, err := f.t.Authorize(n.Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("renewed session: %v", err)
+	}
+	if u, _ := f.t.Capacity(ctx); u.Active != 1 {
+		t.Fatalf("renewed session counted %d, want 1", u.Active)
+	}
+	// A live (not expired) token is not a renewal ticket for a second
+	// session; only the renewal window bounds renewals.
+	f.clock.Advance(12 * time.Hour)
+	if _, err := f.t.Renew(ctx, n.Token); err != policy.ErrExpired {
+		t.Fatalf("past the renewal window: got %v, want ErrExpired", err)
+	}
+}
+
+func TestRenewalPassesCapacity(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	o := f.open1(t)
+	f.clock.Advance(16 * time.Minute)
+	other, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.t.Renew(ctx, o.Token); err != policy.ErrCapacityFull {
+		t.Fatalf("renewal at capacity: got %v, want ErrCapacityFull", err)
+	}
+	_ = other
+}
+
+func TestResetAndTurnOffEndSessions(t *testing.T) {
+	ctx := context.Background()
+	for _, action := range []string{"reset", "off", "off-on"} {
+		t.Run(action, func(t *testing.T) {
+			f := newFixture(t, 10)
+			oldCode := f.code(t, "market")
+			o := f.open1(t)
+			switch action {
+			case "reset":
+				if _, err := f.t.ResetCode(ctx, "market"); err != nil {
+					t.Fatal(err)
+				}
+			case "off":
+				if _, err := f.t.SetAnonymousAccess(ctx, "market", false); err != nil {
+					t.Fatal(err)
+				}
+			case "off-on":
+				_, _ = f.t.SetAnonymousAccess(ctx, "market", false)
+				if _, err := f.t.SetAnonymousAccess(ctx, "market", true); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != policy.ErrRevoked {
+				t.Fatalf("live session after %s: got %v, want ErrRevoked", action, err)
+			}
+			f.clock.Advance(20 * time.Minute)
+			if _, err := f.t.Renew(ctx, o.Token); err != policy.ErrRevoked {
+				t.Fatalf("renewal after %s: got %v, want ErrRevoked", action, err)
+			}
+			if u, _ := f.t.Capacity(ctx); u.Active != 0 {
+				t.Fatalf("ended sessions still counted: %d", u.Active)
+			}
+			_, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: oldCode})
+			switch action {
+			case "reset", "off":
+				if err != policy.ErrDenied {
+					t.Fatalf("old code after %s: got %v, want ErrDenied", action, err)
+				}
+			case "off-on":
+				if err != nil {
+					t.Fatalf("same code after off and on: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestOnlyManagedSpacesShare(t *testing.T) {
+	f := newFixture(t, 10)
+	if _, err := f.t.SetAnonymousAccess(context.Background(), "notes", true); err != policy.ErrNotManaged {
+		t.Fatalf("got %v, want ErrNotManaged", err)
+	}
+	if _, err := f.t.Link("notes"); err != policy.ErrOff {
+		t.Fatalf("link of an app that is off: got %v, want ErrOff", err)
+	}
+	if _, err := f.t.SetAnonymousAccess(context.Background(), "ghost", true); err != policy.ErrUnknownApp {
+		t.Fatalf("unknown app: got %v", err)
+	}
+}
+
+func TestCapacityExactUnderConcurrency(t *testing.T) {
+	const capacity, tries = 25, 400
+	f := newFixture(t, capacity)
+	code := f.code(t, "market")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	results := map[error]int{}
+	for i := 0; i < tries; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code, Client: fmt.Sprint(i)})
+			mu.Lock()
+			results[err]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if results[nil] != capacity || results[policy.ErrCapacityFull] != tries-capacity {
+		t.Fatalf("admitted %d, full %d (all: %v); want %d and %d", results[nil], results[policy.ErrCapacityFull], results, capacity, tries-capacity)
+	}
+	rep, _ := f.t.Capacity(context.Background())
+	if rep.Active != capacity || rep.Peak != capacity || rep.Capacity != capacity {
+		t.Fatalf("report %+v", rep)
+	}
+	// Expiry frees every slot.
+	f.clock.Advance(15 * time.Minute)
+	if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code}); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+}
+
+func TestRestartKeepsStateAndSessions(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	o := f.open1(t)
+	if _, err := f.t.ResetCode(ctx, "market"); err != nil {
+		t.Fatal(err)
+	}
+	code := f.code(t, "market")
+	o2 := f.open1(t)
+	f.restart(t)
+	if got := f.code(t, "market"); got != code {
+		t.Fatal("the access code changed across a restart")
+	}
+	if _, err := f.t.Authorize(o2.Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("session after restart: %v", err)
+	}
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != policy.ErrRevoked {
+		t.Fatalf("reset session after restart: got %v, want ErrRevoked", err)
+	}
+	if rep, _ := f.t.Capacity(ctx); rep.Active != 1 || rep.Peak != 1 {
+		t.Fatalf("sessions after restart: %+v, want 1 active", rep)
+	}
+}
+
+func TestUnregisteredProvisionedAppIsNotServed(t *testing.T) {
+	f := newFixture(t, 10)
+	o := f.open1(t)
+	f.t.Unregister(f)
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != policy.ErrRevoked {
+		t.Fatalf("app removed from config: got %v, want ErrRevoked", err)
+	}
+	if _, err := f.t.Link("market"); err != policy.ErrUnknownApp {
+		t.Fatalf("link of a removed app: %v", err)
+	}
+}
+
+func TestLinkAndEmbedCode(t *testing.T) {
+	f := newFixture(t, 10)
+	link, err := f.t.Link("market")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code := f.code(t, "market")
+	if want := "https://share.example.com/_anon/open/market#code=" + code; link != want {
+		t.Fatalf("link %q, want %q", link, want)
+	}
+	html, url, err := f.t.EmbedCode("market", policy.LinkOptions{Object: "/dash/market-2.html", Width: "800", Height: "50%"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if url != link+"&embed=1&object=%2Fdash%2Fmarket-2.html" {
+		t.Fatalf("embed url %q", url)
+	}
+	for _, want := range []string{`<iframe src="`, `title="Market trends"`, `width="800"`, `height="50%"`, `referrerpolicy="no-referrer"`, `&amp;embed=1`} {
+		if !contains(html, want) {
+			t.Errorf("embed code %q lacks %q", html, want)
+		}
+	}
+	if _, _, err := f.t.EmbedCode("market", policy.LinkOptions{Object: "/elsewhere"}); err == nil {
+		t.Fatal("embed object outside the scope accepted")
+	}
+}
+
+func contains(s, sub string) bool { _, _, ok := cut(s, sub); return ok }
+
+// BenchmarkAuthorize is the per-request check of a request with a live
+// session while 10 000 sessions are active: the hot path of every
+// protected request.
+func BenchmarkAuthorize(b *testing.B) {
+	f := newFixture(b, 1_000_000)
+	var tokens []string
+	code := f.code(b, "market")
+	for i := 0; i < 10_000; i++ {
+		o, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens = append(tokens, o.Token)
+	}
+	for _, tok := range tokens { // warm the verified-token cache
+		if _, err := f.t.Authorize(tok, "GET", "/dash/market.html"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // ristretto applies Sets asynchronously
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := f.t.Authorize(tokens[i%len(tokens)], "GET", "/dash/market.html"); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkRedeem is a link redemption: code check, capacity admission and
+// minting a token.
+func BenchmarkRedeem(b *testing.B) {
+	f := newFixture(b, 100_000_000)
+	code := f.code(b, "market")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
