@@ -34,8 +34,6 @@ type Opened struct {
 	Token string
 	// Location is where the browser goes next: the entry or the object.
 	Location string
-	// Ref is the session's pseudonymous reference.
-	Ref string
 }
 
 // Redeem checks an access code and starts a session through capacity
@@ -97,7 +95,7 @@ func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now time.T
 	if err != nil {
 		return Opened{}, err
 	}
-	return Opened{Session: sess, Token: token, Ref: signer.Ref(sess.ID)}, nil
+	return Opened{Session: sess, Token: token}, nil
 }
 
 // Authorize is the per-request check: is token a live session of an app

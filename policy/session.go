@@ -59,12 +59,12 @@ type claims struct {
 // Signer mints and verifies session tokens: HS256 only, with exp, iss and
 // aud required.
 type Signer struct {
-	key    []byte
-	issuer string
-	strict *jwt.Parser
-	loose  *jwt.Parser
-	refKey []byte
-	macs   sync.Pool // of HMAC-SHA256 keyed with key
+	key     []byte
+	issuer  string
+	strict  *jwt.Parser
+	loose   *jwt.Parser
+	macs    sync.Pool // of HMAC-SHA256 keyed with key
+	refMacs sync.Pool // of HMAC-SHA256 keyed with a key derived from key
 }
 
 // MinSigningKeyLen is the shortest signing key accepted (256 bits).
@@ -78,6 +78,7 @@ func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error)
 	}
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte("session-reference"))
+	refKey := mac.Sum(nil)
 	return &Signer{
 		key:    key,
 		issuer: issuer,
@@ -92,8 +93,8 @@ func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error)
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithoutClaimsValidation(),
 		),
-		refKey: mac.Sum(nil),
-		macs:   sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		refMacs: sync.Pool{New: func() any { return hmac.New(sha256.New, refKey) }},
 	}, nil
 }
 
@@ -208,9 +209,13 @@ func (s *Signer) keyFunc(*jwt.Token) (any, error) { return s.key, nil }
 // for correlation but cannot be turned back into the session id or used
 // as a credential.
 func (s *Signer) Ref(sessionID string) string {
-	mac := hmac.New(sha256.New, s.refKey)
+	mac := s.refMacs.Get().(hash.Hash)
+	mac.Reset()
 	mac.Write([]byte(sessionID))
-	return hex.EncodeToString(mac.Sum(nil)[:12])
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	s.refMacs.Put(mac)
+	return hex.EncodeToString(sum[:12])
 }
 
 func (c *claims) session() (Session, error) {

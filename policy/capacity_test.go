@@ -1,0 +1,83 @@
+package policy
+
+import (
+	"testing"
+	"time"
+)
+
+func rec(i byte, app string, exp int64) SessionRecord {
+	var k SessionKey
+	k[0] = i
+	return SessionRecord{Key: k, App: app, ExpiresAt: exp}
+}
+
+func TestSessionTable(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tab := NewSessionTable()
+	for i := byte(0); i < 3; i++ {
+		if ok, _ := tab.Admit(rec(i, "a", 1000+int64(i)+10), 3, now); !ok {
+			t.Fatalf("admit %d refused", i)
+		}
+	}
+	if ok, n := tab.Admit(rec(9, "b", 2000), 3, now); ok || n != 3 {
+		t.Fatalf("admitted past capacity: %v %d", ok, n)
+	}
+	// The first session expires at 1010: its slot frees exactly then.
+	if ok, _ := tab.Admit(rec(9, "b", 2000), 3, time.Unix(1009, 0)); ok {
+		t.Fatal("admitted before any expiry")
+	}
+	if ok, _ := tab.Admit(rec(9, "b", 2000), 3, time.Unix(1010, 0)); !ok {
+		t.Fatal("slot not freed at expiry")
+	}
+	u := tab.Usage(time.Unix(1010, 0))
+	if u.Active != 3 || u.PerApp["a"] != 2 || u.PerApp["b"] != 1 || u.Peak != 3 {
+		t.Fatalf("usage %+v", u)
+	}
+	ended := tab.EndApp("a")
+	if len(ended) != 2 {
+		t.Fatalf("ended %d, want 2", len(ended))
+	}
+	u = tab.Usage(time.Unix(1010, 0))
+	if u.Active != 1 || u.PerApp["a"] != 0 || u.Peak != 3 {
+		t.Fatalf("after EndApp %+v", u)
+	}
+	// Stale queue entries of ended sessions must not drop live ones.
+	u = tab.Usage(time.Unix(1999, 0))
+	if u.Active != 1 {
+		t.Fatalf("live session dropped by stale entries: %+v", u)
+	}
+	tab.Restore(rec(7, "c", 3000), time.Unix(1999, 0))
+	tab.Restore(rec(8, "c", 1500), time.Unix(1999, 0)) // already expired
+	if u := tab.Usage(time.Unix(1999, 0)); u.Active != 2 || u.Peak != 3 {
+		t.Fatalf("after Restore %+v", u)
+	}
+	tab.Forget([]SessionKey{rec(7, "", 0).Key})
+	if u := tab.Usage(time.Unix(2000, 0)); u.Active != 0 || len(u.PerApp) != 0 {
+		t.Fatalf("after Forget and expiry %+v", u)
+	}
+}
+
+// TestSessionTableMemory keeps the tracking cost per live session within
+// the design's 200 bytes.
+func TestSessionTableMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100 000 sessions")
+	}
+	const n = 100_000
+	tab := NewSessionTable()
+	now := time.Unix(1000, 0)
+	before := heapInUse()
+	for i := 0; i < n; i++ {
+		var k SessionKey
+		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
+		tab.Admit(SessionRecord{Key: k, App: "market", ExpiresAt: 2000 + int64(i%900)}, n, now)
+	}
+	per := float64(heapInUse()-before) / n
+	if per > 200 {
+		t.Fatalf("%.0f bytes per tracked session, want at most 200", per)
+	}
+	t.Logf("%.0f bytes per tracked session", per)
+	if tab.Usage(now).Active != n {
+		t.Fatal("lost sessions")
+	}
+}
