@@ -189,27 +189,23 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		Prefix:        h.Prefix,
 		EmbedOrigins:  h.EmbedOrigins,
 	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := handle.tenant.Configure(pctx, cfg, []byte(key)); err != nil {
-		return fmt.Errorf("anonymous_access: %w", err)
-	}
-	spaces := make([]policy.Space, 0, len(h.Spaces))
-	for _, s := range h.Spaces {
-		typ := s.Type
+	reg := policy.Registration{Config: cfg, SigningKey: []byte(key)}
+	for _, sp := range h.Spaces {
+		typ := sp.Type
 		if typ == "" {
 			typ = string(policy.SpaceManaged)
 		}
-		spaces = append(spaces, policy.Space{ID: s.ID, Name: s.Name, Type: policy.SpaceType(typ), Owner: s.Owner})
+		reg.Spaces = append(reg.Spaces, policy.Space{ID: sp.ID, Name: sp.Name, Type: policy.SpaceType(typ), Owner: sp.Owner})
 	}
-	apps := make([]policy.ProvisionedApp, 0, len(h.Apps))
 	for _, a := range h.Apps {
-		apps = append(apps, policy.ProvisionedApp{App: policy.App{
+		reg.Apps = append(reg.Apps, policy.ProvisionedApp{App: policy.App{
 			ID: a.ID, Name: a.Name, Space: a.Space, Entry: a.Entry,
 			Scope: a.Scope, Methods: a.Methods, Deny: a.Deny, EmbedOrigins: a.EmbedOrigins,
 		}, InitiallyOn: a.Anonymous})
 	}
-	if err := handle.tenant.Provision(pctx, h, spaces, apps); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := handle.tenant.Register(pctx, h, reg); err != nil {
 		return fmt.Errorf("anonymous_access: %w", err)
 	}
 	return nil

@@ -71,15 +71,18 @@ func (t *Tenant) ResetCode(ctx context.Context, id string) (App, error) {
 
 func (t *Tenant) requireManaged(ctx context.Context, id string) error {
 	a, _ := t.App(id)
+	if sp, ok := t.view.Load().spaces[a.Space]; ok {
+		if sp.Type != SpaceManaged {
+			return ErrNotManaged
+		}
+		return nil
+	}
 	spaces, err := t.store.Spaces(ctx)
 	if err != nil {
 		return err
 	}
 	for _, s := range spaces {
-		if s.ID == a.Space {
-			if s.Type != SpaceManaged {
-				return ErrNotManaged
-			}
+		if s.ID == a.Space && s.Type == SpaceManaged {
 			return nil
 		}
 	}

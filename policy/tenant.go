@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -44,12 +46,15 @@ type Tenant struct {
 	limiter *FailureLimiter
 
 	mu         sync.Mutex // serialises view rebuilds and registrations
-	registered map[any][]string
+	registered map[any]*registration
+	seq        uint64
 }
 
 // appView is an immutable snapshot of the tenant's apps, swapped whole.
 type appView struct {
 	apps map[string]*appState
+	// spaces are the provisioned spaces in force.
+	spaces map[string]Space
 }
 
 type appState struct {
@@ -114,7 +119,7 @@ func NewTenant(opts TenantOptions) (*Tenant, error) {
 		now:        opts.Now,
 		cache:      cache,
 		limiter:    NewFailureLimiter(opts.FailuresAllowed, opts.FailureWindow),
-		registered: make(map[any][]string),
+		registered: make(map[any]*registration),
 	}
 	t.cfg.Store(&TenantConfig{Capacity: 100, SessionTTL: 15 * time.Minute, RenewalWindow: 12 * time.Hour})
 	t.view.Store(&appView{apps: map[string]*appState{}})
@@ -133,43 +138,16 @@ func (t *Tenant) Config() TenantConfig { return *t.cfg.Load() }
 // Close releases the token cache.
 func (t *Tenant) Close() { t.cache.Close() }
 
-// Configure applies a configuration and the signing key: the configured
-// one when given, else the one kept in the store (generated the first
-// time), so that restarts and reloads keep sessions valid.
-func (t *Tenant) Configure(ctx context.Context, cfg TenantConfig, configuredKey []byte) error {
-	if cfg.Capacity < 0 {
-		return invalid("capacity", "must not be negative")
-	}
-	if cfg.SessionTTL <= 0 {
-		return invalid("session_ttl", "must be positive")
-	}
-	if cfg.RenewalWindow < cfg.SessionTTL {
-		return invalid("renewal_window", "must be at least session_ttl")
-	}
-	for _, o := range cfg.EmbedOrigins {
-		if err := ValidateOrigin(o); err != nil {
-			return err
-		}
-	}
-	key := configuredKey
-	if len(key) == 0 {
-		var err error
-		if key, err = t.store.SigningKey(ctx, NewSigningKey()); err != nil {
-			return err
-		}
-	}
-	signer, err := NewSigner(key, t.Issuer(), t.now)
-	if err != nil {
-		return err
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if old := t.signer.Load(); old != nil && !slices.Equal(old.key, key) {
-		t.cache.Clear()
-	}
-	t.signer.Store(signer)
-	t.cfg.Store(&cfg)
-	return t.rebuildLocked(ctx)
+// Registration is what one handler instance configures for its tenant:
+// settings, signing key, and provisioned spaces and apps.
+type Registration struct {
+	Config TenantConfig
+	// SigningKey is the configured key; empty means the one kept in the
+	// store (generated the first time), so restarts and reloads keep
+	// sessions valid.
+	SigningKey []byte
+	Spaces     []Space
+	Apps       []ProvisionedApp
 }
 
 // ProvisionedApp is an app from the operator's configuration.
@@ -180,65 +158,119 @@ type ProvisionedApp struct {
 	InitiallyOn bool
 }
 
-// Provision creates or updates the configured spaces and apps, and
-// registers them for registrant (one handler instance). A provisioned app
-// is served only while some live registrant configures it, so removing it
-// from the configuration stops it at the next reload.
-func (t *Tenant) Provision(ctx context.Context, registrant any, spaces []Space, apps []ProvisionedApp) error {
-	known := map[string]SpaceType{}
-	stored, err := t.store.Spaces(ctx)
+// registration is a validated Registration in force.
+type registration struct {
+	seq    uint64
+	cfg    TenantConfig
+	signer *Signer
+	spaces map[string]Space
+	apps   map[string]App
+}
+
+// Register validates a handler's configuration, creates the stored state
+// of its new spaces and apps, and puts it in force. Caddy provisions a new
+// config while the old one still runs and throws it away if any part
+// fails, so nothing here overwrites what the running config relies on:
+// settings and definitions live in the registration, in memory; the most
+// recent registration still alive is in force. Provisioned apps are served
+// only while some live registration defines them, so removing one from the
+// configuration stops it at the next reload.
+func (t *Tenant) Register(ctx context.Context, registrant any, r Registration) error {
+	reg, err := t.validate(ctx, r)
 	if err != nil {
 		return err
 	}
-	for _, s := range stored {
-		known[s.ID] = s.Type
-	}
-	for _, s := range spaces {
-		s.Provisioned = true
-		if err := s.Validate(); err != nil {
-			return err
-		}
-		known[s.ID] = s.Type
-	}
-	ids := make([]string, 0, len(apps))
-	apps = slices.Clone(apps)
-	for i := range apps {
-		a := &apps[i]
-		a.App.Normalize()
-		a.Provisioned = true
-		if err := a.App.Validate(); err != nil {
-			return errors.New("app " + a.ID + ": " + err.Error())
-		}
-		typ, ok := known[a.Space]
-		if !ok {
-			return errors.New("app " + a.ID + ": " + ErrUnknownSpace.Error() + " " + a.Space)
-		}
-		if a.InitiallyOn && typ != SpaceManaged {
-			return errors.New("app " + a.ID + ": " + ErrNotManaged.Error())
-		}
-		ids = append(ids, a.ID)
-	}
-	for _, s := range spaces {
-		s.Provisioned = true
-		if err := t.store.PutSpace(ctx, s); err != nil {
+	for _, sp := range r.Spaces {
+		sp.Provisioned = true
+		if err := t.store.PutSpace(ctx, sp); err != nil {
 			return err
 		}
 	}
-	for _, a := range apps {
-		rec := AppRecord{App: a.App, Code: NewAccessCode(), Version: 1}
-		rec.Provisioned = true
-		rec.AnonymousAccess = a.InitiallyOn
+	for _, a := range reg.apps {
+		rec := AppRecord{App: a, Code: NewAccessCode(), Version: 1}
+		for _, pa := range r.Apps {
+			if pa.ID == a.ID {
+				rec.AnonymousAccess = pa.InitiallyOn
+			}
+		}
 		if _, err := t.store.EnsureApp(ctx, rec); err != nil {
 			return err
 		}
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.registered[registrant] = ids
+	t.seq++
+	reg.seq = t.seq
+	t.registered[registrant] = reg
 	return t.rebuildLocked(ctx)
 }
 
-// Unregister forgets a registrant's provisioned apps.
+func (t *Tenant) validate(ctx context.Context, r Registration) (*registration, error) {
+	cfg := r.Config
+	if cfg.Capacity < 0 {
+		return nil, invalid("capacity", "must not be negative")
+	}
+	if cfg.SessionTTL <= 0 {
+		return nil, invalid("session_ttl", "must be positive")
+	}
+	if cfg.RenewalWindow < cfg.SessionTTL {
+		return nil, invalid("renewal_window", "must be at least session_ttl")
+	}
+	for _, o := range cfg.EmbedOrigins {
+		if err := ValidateOrigin(o); err != nil {
+			return nil, err
+		}
+	}
+	key := r.SigningKey
+	if len(key) == 0 {
+		var err error
+		if key, err = t.store.SigningKey(ctx, NewSigningKey()); err != nil {
+			return nil, err
+		}
+	}
+	signer, err := NewSigner(key, t.Issuer(), t.now)
+	if err != nil {
+		return nil, err
+	}
+	reg := &registration{cfg: cfg, signer: signer, spaces: map[string]Space{}, apps: map[string]App{}}
+	stored, err := t.store.Spaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]SpaceType{}
+	for _, sp := range stored {
+		types[sp.ID] = sp.Type
+	}
+	for _, sp := range r.Spaces {
+		sp.Provisioned = true
+		if err := sp.Validate(); err != nil {
+			return nil, err
+		}
+		reg.spaces[sp.ID] = sp
+		types[sp.ID] = sp.Type
+	}
+	for _, pa := range r.Apps {
+		a := pa.App
+		a.Methods = slices.Clone(a.Methods)
+		a.Normalize()
+		a.Provisioned = true
+		a.AnonymousAccess = false
+		if err := a.Validate(); err != nil {
+			return nil, errors.New("app " + a.ID + ": " + err.Error())
+		}
+		typ, ok := types[a.Space]
+		if !ok {
+			return nil, errors.New("app " + a.ID + ": " + ErrUnknownSpace.Error() + " " + a.Space)
+		}
+		if pa.InitiallyOn && typ != SpaceManaged {
+			return nil, errors.New("app " + a.ID + ": " + ErrNotManaged.Error())
+		}
+		reg.apps[a.ID] = a
+	}
+	return reg, nil
+}
+
+// Unregister takes a registrant's configuration out of force.
 func (t *Tenant) Unregister(registrant any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -253,22 +285,48 @@ func (t *Tenant) Refresh(ctx context.Context) error {
 	return t.rebuildLocked(ctx)
 }
 
+// inForce lists live registrations, oldest first.
+func (t *Tenant) inForce() []*registration {
+	regs := make([]*registration, 0, len(t.registered))
+	for _, r := range t.registered {
+		regs = append(regs, r)
+	}
+	slices.SortFunc(regs, func(a, b *registration) int { return cmp.Compare(a.seq, b.seq) })
+	return regs
+}
+
 func (t *Tenant) rebuildLocked(ctx context.Context) error {
+	regs := t.inForce()
+	defs := map[string]App{}
+	spaces := map[string]Space{}
+	for _, r := range regs {
+		maps.Copy(defs, r.apps)
+		maps.Copy(spaces, r.spaces)
+	}
+	if n := len(regs); n > 0 {
+		latest := regs[n-1]
+		t.cfg.Store(&latest.cfg)
+		if old := t.signer.Load(); old != nil && !slices.Equal(old.key, latest.signer.key) {
+			t.cache.Clear()
+		}
+		t.signer.Store(latest.signer)
+	}
 	recs, err := t.store.Apps(ctx)
 	if err != nil {
 		return err
 	}
-	live := map[string]bool{}
-	for _, ids := range t.registered {
-		for _, id := range ids {
-			live[id] = true
-		}
-	}
 	cfg := t.cfg.Load()
 	apps := make(map[string]*appState, len(recs))
 	for _, r := range recs {
-		if r.Provisioned && !live[r.ID] {
-			continue
+		if r.Provisioned {
+			def, live := defs[r.ID]
+			if !live {
+				continue
+			}
+			// The definition in force is the configuration's; the
+			// store contributes the state.
+			def.AnonymousAccess = r.AnonymousAccess
+			r.App = def
 		}
 		origins := r.EmbedOrigins
 		if len(origins) == 0 {
@@ -276,7 +334,7 @@ func (t *Tenant) rebuildLocked(ctx context.Context) error {
 		}
 		apps[r.ID] = &appState{rec: r, access: NewAccess(r.App), frameAncestors: frameAncestors(origins)}
 	}
-	t.view.Store(&appView{apps: apps})
+	t.view.Store(&appView{apps: apps, spaces: spaces})
 	return nil
 }
 

@@ -55,13 +55,17 @@ func newFixture(tb testing.TB, capacity int) *fixture {
 		PublicURL: "https://share.example.com", Prefix: "/_anon",
 	}
 	f.open(tb)
-	ctx := context.Background()
-	if err := f.t.Provision(ctx, f, []policy.Space{{ID: "stats", Name: "Stats", Type: policy.SpaceManaged}, {ID: "team", Name: "Team", Type: policy.SpaceShared}},
-		[]policy.ProvisionedApp{{App: testApp, InitiallyOn: true}, {App: policy.App{ID: "notes", Space: "team", Entry: "/notes", Scope: []string{"/notes"}}}}); err != nil {
-		tb.Fatal(err)
-	}
 	tb.Cleanup(f.close)
 	return f
+}
+
+func (f *fixture) registration() policy.Registration {
+	return policy.Registration{
+		Config: f.config,
+		Spaces: []policy.Space{{ID: "stats", Name: "Stats", Type: policy.SpaceManaged}, {ID: "team", Name: "Team", Type: policy.SpaceShared}},
+		Apps: []policy.ProvisionedApp{{App: testApp, InitiallyOn: true},
+			{App: policy.App{ID: "notes", Space: "team", Entry: "/notes", Scope: []string{"/notes"}}}},
+	}
 }
 
 func (f *fixture) open(tb testing.TB) {
@@ -78,10 +82,10 @@ func (f *fixture) open(tb testing.TB) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := t.Configure(context.Background(), f.config, nil); err != nil {
+	f.db, f.store, f.t = db, st, t
+	if err := t.Register(context.Background(), f, f.registration()); err != nil {
 		tb.Fatal(err)
 	}
-	f.db, f.store, f.t = db, st, t
 }
 
 func (f *fixture) close() {
@@ -99,9 +103,6 @@ func (f *fixture) close() {
 func (f *fixture) restart(tb testing.TB) {
 	f.close()
 	f.open(tb)
-	if err := f.t.Provision(context.Background(), f, nil, []policy.ProvisionedApp{{App: testApp}}); err != nil {
-		tb.Fatal(err)
-	}
 }
 
 func (f *fixture) code(tb testing.TB, app string) string {
@@ -402,6 +403,64 @@ func TestUnregisteredProvisionedAppIsNotServed(t *testing.T) {
 	}
 	if _, err := f.t.Link("market"); err != policy.ErrUnknownApp {
 		t.Fatalf("link of a removed app: %v", err)
+	}
+}
+
+// TestFailedReloadChangesNothing registers a second configuration over a
+// live one, as a reload does, then takes it away, as Caddy does when the
+// new config fails: the running configuration must be in force again.
+func TestFailedReloadChangesNothing(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	o := f.open1(t)
+	next := f.registration()
+	next.Config.Capacity = 1
+	next.Apps[0].Scope = []string{"/dash/market*", "/assets/*", "/secret.html"}
+	next.Apps[0].InitiallyOn = false
+	next.SigningKey = []byte("a brand new signing key, 32 byte")
+	newcomer := new(int)
+	if err := f.t.Register(ctx, newcomer, next); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.t.Authorize(o.Token, "GET", "/secret.html"); err != policy.ErrInvalidToken {
+		t.Fatalf("while the new config is in force: %v", err)
+	}
+	f.t.Unregister(newcomer)
+	if rep, _ := f.t.Capacity(ctx); rep.Capacity != 10 {
+		t.Fatalf("capacity %d after the failed reload, want 10", rep.Capacity)
+	}
+	if _, err := f.t.Authorize(o.Token, "GET", "/secret.html"); err != policy.ErrOutOfScope {
+		t.Fatalf("scope after the failed reload: %v, want ErrOutOfScope", err)
+	}
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("session after the failed reload: %v", err)
+	}
+	if a, _ := f.t.App("market"); !a.AnonymousAccess {
+		t.Fatal("a reload's initial state must not change a stored state")
+	}
+}
+
+func TestRegisterRefusesBadApps(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	bad := map[string]func(*policy.Registration){
+		"unknown space":   func(r *policy.Registration) { r.Apps[0].Space = "ghost" },
+		"on in shared":    func(r *policy.Registration) { r.Apps[1].InitiallyOn = true },
+		"entry off scope": func(r *policy.Registration) { r.Apps[0].Entry = "/elsewhere" },
+		"bad origin":      func(r *policy.Registration) { r.Config.EmbedOrigins = []string{"javascript:alert(1)"} },
+		"short key":       func(r *policy.Registration) { r.SigningKey = []byte("short") },
+		"renewal < ttl":   func(r *policy.Registration) { r.Config.RenewalWindow = time.Minute },
+	}
+	for name, mutate := range bad {
+		r := f.registration()
+		r.Apps = append([]policy.ProvisionedApp(nil), r.Apps...)
+		mutate(&r)
+		if err := f.t.Register(ctx, name, r); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := f.t.Authorize(f.open1(t).Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("the running configuration was disturbed: %v", err)
 	}
 }
 

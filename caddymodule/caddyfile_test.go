@@ -1,0 +1,160 @@
+package caddymodule
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`anonymous_access {
+		tenant acme
+		capacity 5
+		session_ttl 10m
+		renewal_window 1h
+		prefix /_s
+		storage bolt /tmp/x.db
+		signing_key {env.KEY}
+		embed_origins https://a.example https://b.example
+		public_url https://share.example.com
+		space stats {
+			type managed
+			name "Public statistics"
+			owner alice
+		}
+		app market {
+			space stats
+			name "Market trends"
+			entry /d/m.html
+			scope /d/m* /assets/*
+			methods GET
+			deny /assets/x/*
+			anonymous on
+		}
+	}`)
+	var h Handler
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	want := Handler{
+		Tenant: "acme", Capacity: 5, SessionTTL: caddy.Duration(10 * 60e9), RenewalWindow: caddy.Duration(3600e9),
+		Prefix: "/_s", Storage: &Storage{Type: "bolt", Path: "/tmp/x.db"}, SigningKey: "{env.KEY}",
+		EmbedOrigins: []string{"https://a.example", "https://b.example"}, PublicURL: "https://share.example.com",
+		Spaces: []SpaceConfig{{ID: "stats", Type: "managed", Name: "Public statistics", Owner: "alice"}},
+		Apps: []AppConfig{{ID: "market", Space: "stats", Name: "Market trends", Entry: "/d/m.html",
+			Scope: []string{"/d/m*", "/assets/*"}, Methods: []string{"GET"}, Deny: []string{"/assets/x/*"}, Anonymous: true}},
+	}
+	if !reflect.DeepEqual(h, want) {
+		t.Fatalf("got  %+v\nwant %+v", h, want)
+	}
+}
+
+func TestUnmarshalCaddyfileErrors(t *testing.T) {
+	tests := map[string]struct {
+		input, wantErr string // wantErr: fragments separated by |
+	}{
+		"unknown":            {"anonymous_access {\n tenant a\n colour blue\n}", "Testfile:3|unknown subdirective \"colour\""},
+		"duplicate":          {"anonymous_access {\n capacity 1\n capacity 2\n}", "Testfile:3|duplicate subdirective \"capacity\""},
+		"argument":           {"anonymous_access extra {\n}", "Testfile:1"},
+		"capacity not int":   {"anonymous_access {\n capacity many\n}", "Testfile:2|capacity must be a whole number"},
+		"capacity zero":      {"anonymous_access {\n capacity 0\n}", "Testfile:2"},
+		"capacity two args":  {"anonymous_access {\n capacity 1 2\n}", "Testfile:2"},
+		"ttl":                {"anonymous_access {\n session_ttl soon\n}", "Testfile:2|session_ttl must be a positive duration"},
+		"ttl negative":       {"anonymous_access {\n renewal_window -1h\n}", "Testfile:2"},
+		"prefix":             {"anonymous_access {\n prefix anon\n}", "Testfile:2|prefix must start with /"},
+		"storage":            {"anonymous_access {\n storage s3 bucket\n}", "Testfile:2|unknown storage \"s3\""},
+		"storage args":       {"anonymous_access {\n storage bolt a b\n}", "Testfile:2"},
+		"storage none":       {"anonymous_access {\n storage\n}", "Testfile:2"},
+		"embed none":         {"anonymous_access {\n embed_origins\n}", "Testfile:2"},
+		"space type":         {"anonymous_access {\n space s {\n  type public\n }\n}", "Testfile:3|space type must be"},
+		"space unknown":      {"anonymous_access {\n space s {\n  colour x\n }\n}", "Testfile:3|unknown subdirective \"colour\" in space \"s\""},
+		"space duplicate":    {"anonymous_access {\n space s {\n }\n space s {\n }\n}", "Testfile:4|duplicate space \"s\""},
+		"space dup sub":      {"anonymous_access {\n space s {\n  name a\n  name b\n }\n}", "Testfile:4"},
+		"app unknown":        {"anonymous_access {\n app a {\n  space s\n  entry /x\n  scope /x\n  colour x\n }\n}", "Testfile:6|unknown subdirective \"colour\" in app \"a\""},
+		"app anonymous":      {"anonymous_access {\n app a {\n  anonymous yes\n }\n}", "Testfile:3|anonymous must be on or off"},
+		"app incomplete":     {"anonymous_access {\n app a {\n  space s\n }\n}", "needs space, entry and scope"},
+		"app duplicate":      {"anonymous_access {\n app a {\n  space s\n  entry /x\n  scope /x\n }\n app a {\n }\n}", "Testfile:7|duplicate app \"a\""},
+		"app dup sub":        {"anonymous_access {\n app a {\n  scope /x\n  scope /y\n }\n}", "Testfile:4"},
+		"app no id":          {"anonymous_access {\n app {\n }\n}", "Testfile:2"},
+		"app scope none":     {"anonymous_access {\n app a {\n  scope\n }\n}", "Testfile:3"},
+		"public_url missing": {"anonymous_access {\n public_url\n}", "Testfile:2"},
+	}
+	for name, tt := range tests {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tt.input))
+		for _, want := range strings.Split(tt.wantErr, "|") {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("%s: got error %v, want one containing %q", name, err, want)
+			}
+		}
+	}
+}
+
+// TestAdaptGolden adapts each testdata/adapt/*.caddyfile to JSON and compares
+// with the .json beside it (go test -run TestAdaptGolden -update rewrites).
+func TestAdaptGolden(t *testing.T) {
+	files, _ := filepath.Glob("testdata/adapt/*.caddyfile")
+	if len(files) == 0 {
+		t.Fatal("no golden files")
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			in, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt(in, map[string]any{"filename": f})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(warnings) > 0 {
+				t.Fatalf("warnings: %v", warnings)
+			}
+			var pretty bytes.Buffer
+			if err := json.Indent(&pretty, out, "", "\t"); err != nil {
+				t.Fatal(err)
+			}
+			pretty.WriteByte('\n')
+			golden := strings.TrimSuffix(f, ".caddyfile") + ".json"
+			if *update {
+				if err := os.WriteFile(golden, pretty.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(pretty.Bytes(), want) {
+				t.Fatalf("adapted JSON differs from %s:\n%s", golden, pretty.String())
+			}
+		})
+	}
+}
+
+// TestExampleCaddyfileAdapts keeps the demo configuration valid.
+func TestExampleCaddyfileAdapts(t *testing.T) {
+	in, err := os.ReadFile("../Caddyfile.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(in, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte(`"handler":"anonymous_access"`)) {
+		t.Fatalf("the example has no anonymous_access handler: %s", out)
+	}
+}
