@@ -96,7 +96,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 // load. It writes the refusal itself and returns false when it cannot.
 func (h *Handler) renew(w http.ResponseWriter, r *http.Request, token string) (*policy.Verified, bool) {
 	t := h.tenant.tenant
-	opened, err := t.Renew(r.Context(), token)
+	opened, err := t.Renew(r.Context(), token, r.Method, r.URL.Path)
 	if err != nil {
 		h.refuseOpen(w, r, err, true)
 		return nil, false

@@ -138,11 +138,11 @@ func (t *Tenant) verify(token string) (*Verified, error) {
 	return v, nil
 }
 
-// Renew starts a new session from an expired token on a page load: the
-// token's signature, app and version must still be good and its renewal
-// window open. The new session has a new id and passes capacity
-// admission like any other.
-func (t *Tenant) Renew(ctx context.Context, token string) (Opened, error) {
+// Renew starts a new session from an expired token on a page load of
+// method and path: the token's signature, app and version must still be
+// good, its renewal window open, and the page inside the app's scope. The
+// new session has a new id and passes capacity admission like any other.
+func (t *Tenant) Renew(ctx context.Context, token, method, path string) (Opened, error) {
 	now := t.now()
 	signer := t.signer.Load()
 	if signer == nil {
@@ -155,6 +155,9 @@ func (t *Tenant) Renew(ctx context.Context, token string) (Opened, error) {
 	app := t.view.Load().apps[old.App]
 	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != old.Version {
 		return Opened{}, ErrRevoked
+	}
+	if err := app.access.Allow(method, path); err != nil {
+		return Opened{}, err
 	}
 	return t.start(ctx, app, old.Kind, now)
 }

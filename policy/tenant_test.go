@@ -169,7 +169,7 @@ func TestRedeemRefusesAlikeUnknownWrongAndOff(t *testing.T) {
 	ctx := context.Background()
 	cases := map[string]policy.Redemption{
 		"unknown app":   {App: "nope", Code: good},
-		"wrong code":    {App: "market", Code: good[:len(good)-1] + "A"},
+		"wrong code":    {App: "market", Code: otherLast(good)},
 		"empty code":    {App: "market", Code: ""},
 		"oversized":     {App: "market", Code: string(make([]byte, 4096))},
 		"not shareable": {App: "notes", Code: good},
@@ -186,6 +186,14 @@ func TestRedeemRefusesAlikeUnknownWrongAndOff(t *testing.T) {
 	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: good, Client: "x"}); err != policy.ErrDenied {
 		t.Errorf("turned off: got %v, want ErrDenied", err)
 	}
+}
+
+// otherLast changes the last character of a code.
+func otherLast(code string) string {
+	if code[len(code)-1] == 'A' {
+		return code[:len(code)-1] + "B"
+	}
+	return code[:len(code)-1] + "A"
 }
 
 func TestRedeemObject(t *testing.T) {
@@ -242,7 +250,10 @@ func TestExpiryAndRenewal(t *testing.T) {
 	if u, _ := f.t.Capacity(ctx); u.Active != 0 {
 		t.Fatalf("expired session still counted: %d", u.Active)
 	}
-	n, err := f.t.Renew(ctx, o.Token)
+	if _, err := f.t.Renew(ctx, o.Token, "GET", "/elsewhere.html"); err != policy.ErrOutOfScope {
+		t.Fatalf("renewal on a page outside the scope: got %v, want ErrOutOfScope", err)
+	}
+	n, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html")
 	if err != nil {
 		t.Fatalf("renew: %v", err)
 	}
@@ -258,7 +269,7 @@ func TestExpiryAndRenewal(t *testing.T) {
 	// A live (not expired) token is not a renewal ticket for a second
 	// session; only the renewal window bounds renewals.
 	f.clock.Advance(12 * time.Hour)
-	if _, err := f.t.Renew(ctx, n.Token); err != policy.ErrExpired {
+	if _, err := f.t.Renew(ctx, n.Token, "GET", "/dash/market.html"); err != policy.ErrExpired {
 		t.Fatalf("past the renewal window: got %v, want ErrExpired", err)
 	}
 }
@@ -272,7 +283,7 @@ func TestRenewalPassesCapacity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.t.Renew(ctx, o.Token); err != policy.ErrCapacityFull {
+	if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html"); err != policy.ErrCapacityFull {
 		t.Fatalf("renewal at capacity: got %v, want ErrCapacityFull", err)
 	}
 	_ = other
@@ -304,7 +315,7 @@ func TestResetAndTurnOffEndSessions(t *testing.T) {
 				t.Fatalf("live session after %s: got %v, want ErrRevoked", action, err)
 			}
 			f.clock.Advance(20 * time.Minute)
-			if _, err := f.t.Renew(ctx, o.Token); err != policy.ErrRevoked {
+			if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html"); err != policy.ErrRevoked {
 				t.Fatalf("renewal after %s: got %v, want ErrRevoked", action, err)
 			}
 			if u, _ := f.t.Capacity(ctx); u.Active != 0 {
