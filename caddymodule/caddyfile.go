@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -165,66 +166,41 @@ func parseStorage(d *caddyfile.Dispenser, a *Handler) error {
 
 func parseSpace(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
 	var s SpaceConfig
-	if err := oneArgOpenBlock(d, &s.ID); err != nil {
-		return err
-	}
-	if seen["space "+s.ID] {
-		return d.Errf("duplicate space %q", s.ID)
-	}
-	seen["space "+s.ID] = true
-	own := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if own[name] {
-			return d.Errf("duplicate subdirective %q in space %q", name, s.ID)
-		}
-		own[name] = true
-		var err error
+	id, err := namedBlock(d, "space", seen, func(name string) error {
 		switch name {
 		case "type":
-			err = oneArg(d, &s.Type)
-			if err == nil && s.Type != "managed" && s.Type != "shared" && s.Type != "personal" {
+			if err := oneArg(d, &s.Type); err != nil {
+				return err
+			}
+			if s.Type != "managed" && s.Type != "shared" && s.Type != "personal" {
 				return d.Errf("space type must be managed, shared or personal: %q", s.Type)
 			}
+			return nil
 		case "name":
-			err = oneArg(d, &s.Name)
+			return oneArg(d, &s.Name)
 		case "owner":
-			err = oneArg(d, &s.Owner)
-		default:
-			return d.Errf("unknown subdirective %q in space %q", name, s.ID)
+			return oneArg(d, &s.Owner)
 		}
-		if err != nil {
-			return err
-		}
+		return errUnknownSubdirective
+	})
+	if err != nil {
+		return err
 	}
+	s.ID = id
 	a.Spaces = append(a.Spaces, s)
 	return nil
 }
 
 func parseApp(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
 	var app AppConfig
-	if err := oneArgOpenBlock(d, &app.ID); err != nil {
-		return err
-	}
-	if seen["app "+app.ID] {
-		return d.Errf("duplicate app %q", app.ID)
-	}
-	seen["app "+app.ID] = true
-	own := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if own[name] {
-			return d.Errf("duplicate subdirective %q in app %q", name, app.ID)
-		}
-		own[name] = true
-		var err error
+	id, err := namedBlock(d, "app", seen, func(name string) (err error) {
 		switch name {
 		case "space":
-			err = oneArg(d, &app.Space)
+			return oneArg(d, &app.Space)
 		case "name":
-			err = oneArg(d, &app.Name)
+			return oneArg(d, &app.Name)
 		case "entry":
-			err = oneArg(d, &app.Entry)
+			return oneArg(d, &app.Entry)
 		case "scope":
 			app.Scope, err = someArgs(d)
 		case "methods":
@@ -235,28 +211,58 @@ func parseApp(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
 			app.EmbedOrigins, err = someArgs(d)
 		case "anonymous":
 			var v string
-			if err = oneArg(d, &v); err == nil {
-				switch v {
-				case "on":
-					app.Anonymous = true
-				case "off":
-					app.Anonymous = false
-				default:
-					return d.Errf("anonymous must be on or off: %q", v)
-				}
+			if err = oneArg(d, &v); err != nil {
+				return err
 			}
+			if v != "on" && v != "off" {
+				return d.Errf("anonymous must be on or off: %q", v)
+			}
+			app.Anonymous = v == "on"
 		default:
-			return d.Errf("unknown subdirective %q in app %q", name, app.ID)
+			return errUnknownSubdirective
 		}
-		if err != nil {
-			return err
-		}
+		return err
+	})
+	if err != nil {
+		return err
 	}
+	app.ID = id
 	if app.Space == "" || app.Entry == "" || len(app.Scope) == 0 {
 		return d.Errf("app %q needs space, entry and scope", app.ID)
 	}
 	a.Apps = append(a.Apps, app)
 	return nil
+}
+
+var errUnknownSubdirective = errors.New("unknown subdirective")
+
+// namedBlock reads "<kind> <id> { ... }": it refuses a second block of the
+// same kind and id and a repeated subdirective, and calls fn for each
+// subdirective, which returns errUnknownSubdirective for names it does not
+// know. It returns the id.
+func namedBlock(d *caddyfile.Dispenser, kind string, seen map[string]bool, fn func(name string) error) (string, error) {
+	var id string
+	if err := oneArgOpenBlock(d, &id); err != nil {
+		return "", err
+	}
+	if seen[kind+" "+id] {
+		return "", d.Errf("duplicate %s %q", kind, id)
+	}
+	seen[kind+" "+id] = true
+	own := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if own[name] {
+			return "", d.Errf("duplicate subdirective %q in %s %q", name, kind, id)
+		}
+		own[name] = true
+		if err := fn(name); errors.Is(err, errUnknownSubdirective) {
+			return "", d.Errf("unknown subdirective %q in %s %q", name, kind, id)
+		} else if err != nil {
+			return "", err
+		}
+	}
+	return id, nil
 }
 
 // oneArgOpenBlock reads the id of a space or app; its block follows.

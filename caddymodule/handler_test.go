@@ -14,37 +14,22 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy/policytest"
 )
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // handlerFixture is one provisioned handler in front of a next handler
 // that records what it was given, with an injected clock.
 type handlerFixture struct {
 	h     *Handler
-	clock *testClock
+	clock *policytest.Clock
 	seen  []*http.Request
 	mu    sync.Mutex
 }
 
 func newHandler(t *testing.T, capacity int) *handlerFixture {
 	t.Helper()
-	f := &handlerFixture{clock: &testClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	f := &handlerFixture{clock: policytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 60 {
 		name = name[:60]

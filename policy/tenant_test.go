@@ -10,31 +10,12 @@ import (
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/anonaccess/caddy-anonymous-access/policy/bolt"
+	"github.com/anonaccess/caddy-anonymous-access/policy/policytest"
 )
-
-// clock is an injected time source tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type fixture struct {
 	t      *policy.Tenant
-	clock  *clock
+	clock  *policytest.Clock
 	store  *bolt.Store
 	db     *bolt.DB
 	path   string
@@ -49,7 +30,7 @@ var testApp = policy.App{
 
 func newFixture(tb testing.TB, capacity int) *fixture {
 	tb.Helper()
-	f := &fixture{clock: newClock(), path: tb.TempDir() + "/state.db", name: "acme"}
+	f := &fixture{clock: policytest.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), path: tb.TempDir() + "/state.db", name: "acme"}
 	f.config = policy.TenantConfig{
 		Capacity: capacity, SessionTTL: 15 * time.Minute, RenewalWindow: 12 * time.Hour,
 		PublicURL: "https://share.example.com", Prefix: "/_anon",

@@ -125,18 +125,7 @@ func (s *Store) view(fn func(tb *bbolt.Bucket) error) error {
 
 // Spaces implements policy.Store.
 func (s *Store) Spaces(ctx context.Context) ([]policy.Space, error) {
-	var out []policy.Space
-	err := s.view(func(tb *bbolt.Bucket) error {
-		return tb.Bucket(bucketSpaces).ForEach(func(_, v []byte) error {
-			var sp policy.Space
-			if err := json.Unmarshal(v, &sp); err != nil {
-				return err
-			}
-			out = append(out, sp)
-			return nil
-		})
-	})
-	return out, err
+	return readAll[policy.Space](s, bucketSpaces)
 }
 
 // PutSpace implements policy.Store.
@@ -152,14 +141,19 @@ func (s *Store) PutSpace(ctx context.Context, sp policy.Space) error {
 
 // Apps implements policy.Store.
 func (s *Store) Apps(ctx context.Context) ([]policy.AppRecord, error) {
-	var out []policy.AppRecord
+	return readAll[policy.AppRecord](s, bucketApps)
+}
+
+// readAll decodes every JSON value of one of the tenant's buckets.
+func readAll[T any](s *Store, bucket []byte) ([]T, error) {
+	var out []T
 	err := s.view(func(tb *bbolt.Bucket) error {
-		return tb.Bucket(bucketApps).ForEach(func(_, v []byte) error {
-			var r policy.AppRecord
-			if err := json.Unmarshal(v, &r); err != nil {
+		return tb.Bucket(bucket).ForEach(func(_, v []byte) error {
+			var item T
+			if err := json.Unmarshal(v, &item); err != nil {
 				return err
 			}
-			out = append(out, r)
+			out = append(out, item)
 			return nil
 		})
 	})
