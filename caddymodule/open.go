@@ -84,7 +84,7 @@ func (h *Handler) serveOpen(w http.ResponseWriter, r *http.Request, app string) 
 	if ce := h.logger.Check(zap.DebugLevel, "anonymous session started"); ce != nil {
 		ce.Write(zap.String("tenant", t.Name()), zap.String("app", app), zap.String("kind", string(kind)))
 	}
-	http.SetCookie(w, sessionCookie(opened, time.Duration(h.RenewalWindow)))
+	setSessionCookie(w, opened, time.Duration(h.RenewalWindow))
 	w.Header().Set("Location", opened.Location)
 	w.WriteHeader(http.StatusSeeOther)
 }

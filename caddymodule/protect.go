@@ -105,7 +105,7 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request, token string) (*
 	if ce := h.logger.Check(zap.DebugLevel, "anonymous session renewed"); ce != nil {
 		ce.Write(zap.String("tenant", t.Name()), zap.String("app", opened.Session.App))
 	}
-	http.SetCookie(w, sessionCookie(opened, time.Duration(h.RenewalWindow)))
+	setSessionCookie(w, opened, time.Duration(h.RenewalWindow))
 	v, err := t.Authorize(opened.Token, r.Method, r.URL.Path)
 	if err != nil {
 		h.denyProtected(w, r, err)

@@ -27,9 +27,12 @@ type SessionRecord struct {
 	ExpiresAt int64 // unix seconds
 }
 
+// trackedSession holds no pointers (the app is an index into the table's
+// app names), so the garbage collector never scans the session map, however
+// many sessions are live.
 type trackedSession struct {
 	exp int64
-	app string
+	app uint32
 }
 
 type expiry struct {
@@ -43,16 +46,29 @@ type expiry struct {
 // the count past capacity. Expired sessions leave the count as soon as
 // anything looks at it.
 type SessionTable struct {
-	mu     sync.Mutex
-	byKey  map[SessionKey]trackedSession
-	queue  []expiry // min-heap on exp
-	perApp map[string]int
-	peak   int
+	mu       sync.Mutex
+	byKey    map[SessionKey]trackedSession
+	queue    []expiry       // min-heap on exp
+	apps     []string       // app names by index
+	appIndex map[string]uint32
+	perApp   []int // live sessions by app index
+	peak     int
 }
 
 // NewSessionTable returns an empty table.
 func NewSessionTable() *SessionTable {
-	return &SessionTable{byKey: make(map[SessionKey]trackedSession), perApp: make(map[string]int)}
+	return &SessionTable{byKey: make(map[SessionKey]trackedSession), appIndex: make(map[string]uint32)}
+}
+
+func (t *SessionTable) appLocked(name string) uint32 {
+	if i, ok := t.appIndex[name]; ok {
+		return i
+	}
+	i := uint32(len(t.apps))
+	t.apps = append(t.apps, name)
+	t.appIndex[name] = i
+	t.perApp = append(t.perApp, 0)
+	return i
 }
 
 // Admit adds a session if fewer than capacity are live at now. It returns
@@ -87,8 +103,9 @@ func (t *SessionTable) Restore(rec SessionRecord, now time.Time) {
 }
 
 func (t *SessionTable) insertLocked(rec SessionRecord) {
-	t.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: rec.App}
-	t.perApp[rec.App]++
+	app := t.appLocked(rec.App)
+	t.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: app}
+	t.perApp[app]++
 	t.push(expiry{exp: rec.ExpiresAt, key: rec.Key})
 }
 
@@ -97,14 +114,18 @@ func (t *SessionTable) insertLocked(rec SessionRecord) {
 func (t *SessionTable) EndApp(app string) []SessionRecord {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	i, ok := t.appIndex[app]
+	if !ok || t.perApp[i] == 0 {
+		return nil
+	}
 	var ended []SessionRecord
 	for k, s := range t.byKey {
-		if s.app == app {
+		if s.app == i {
 			delete(t.byKey, k)
-			ended = append(ended, SessionRecord{Key: k, App: s.app, ExpiresAt: s.exp})
+			ended = append(ended, SessionRecord{Key: k, App: app, ExpiresAt: s.exp})
 		}
 	}
-	delete(t.perApp, app)
+	t.perApp[i] = 0
 	// Their queue entries stay until they expire; expireLocked skips them.
 	return ended
 }
@@ -120,9 +141,7 @@ func (t *SessionTable) Forget(keys []SessionKey) {
 			continue
 		}
 		delete(t.byKey, k)
-		if t.perApp[s.app]--; t.perApp[s.app] <= 0 {
-			delete(t.perApp, s.app)
-		}
+		t.perApp[s.app]--
 	}
 }
 
@@ -142,10 +161,8 @@ func (t *SessionTable) expireLocked(now int64) []SessionRecord {
 			continue
 		}
 		delete(t.byKey, e.key)
-		if t.perApp[s.app]--; t.perApp[s.app] <= 0 {
-			delete(t.perApp, s.app)
-		}
-		gone = append(gone, SessionRecord{Key: e.key, App: s.app, ExpiresAt: s.exp})
+		t.perApp[s.app]--
+		gone = append(gone, SessionRecord{Key: e.key, App: t.apps[s.app], ExpiresAt: s.exp})
 	}
 	return gone
 }
@@ -166,8 +183,10 @@ func (t *SessionTable) Usage(now time.Time) Usage {
 	defer t.mu.Unlock()
 	t.expireLocked(now.Unix())
 	per := make(map[string]int, len(t.perApp))
-	for a, n := range t.perApp {
-		per[a] = n
+	for i, n := range t.perApp {
+		if n > 0 {
+			per[t.apps[i]] = n
+		}
 	}
 	return Usage{Active: len(t.byKey), Peak: t.peak, PerApp: per}
 }
