@@ -48,8 +48,8 @@ type expiry struct {
 type SessionTable struct {
 	mu       sync.Mutex
 	byKey    map[SessionKey]trackedSession
-	queue    []expiry       // min-heap on exp
-	apps     []string       // app names by index
+	queue    []expiry // min-heap on exp
+	apps     []string // app names by index
 	appIndex map[string]uint32
 	perApp   []int // live sessions by app index
 	peak     int
