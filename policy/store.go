@@ -35,3 +35,19 @@ type Store interface {
 	// Usage reports the live sessions at now.
 	Usage(ctx context.Context, now time.Time) (Usage, error)
 }
+
+// Watcher is implemented by stores that several gateway instances share.
+// The tenant keeps its in-memory view of apps current through it, so the
+// per-request path never asks the store.
+type Watcher interface {
+	// Watch calls onChange after every change made by any instance (an
+	// app turned on or off, a code reset, an app or space written), and
+	// once more after every reconnection, since changes may have been
+	// missed meanwhile. It blocks until ctx is done.
+	Watch(ctx context.Context, onChange func()) error
+	// Notify tells every instance that the tenant's state changed.
+	Notify(ctx context.Context) error
+	// Healthy reports whether the change feed is connected now, and since
+	// when it has not been, when it is not.
+	Healthy() (ok bool, downSince time.Time)
+}
