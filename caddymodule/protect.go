@@ -1,8 +1,10 @@
 package caddymodule
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -134,7 +136,23 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		h.writeError(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge)
 		return nil
 	}
-	if r.Body != nil && r.Body != http.NoBody {
+	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+		// A body of unknown length (chunked) is read here, up to the cap,
+		// so that an oversized one is refused before the backend sees
+		// any of it rather than cut off mid-stream.
+		body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
+		if err != nil {
+			h.writeError(w, r, http.StatusBadRequest, errBodyUnreadable)
+			return nil
+		}
+		if len(body) > maxAnonymousBody {
+			h.writeError(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge)
+			return nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		r.TransferEncoding = nil
+	} else if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, maxAnonymousBody)
 	}
 	stripSessionCookies(r.Header)
@@ -152,7 +170,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	return next.ServeHTTP(w, r)
 }
 
-var errBodyTooLarge = errors.New("request body too large")
+var (
+	errBodyTooLarge   = errors.New("request body too large")
+	errBodyUnreadable = errors.New("request body could not be read")
+)
 
 func (h *Handler) denyProtected(w http.ResponseWriter, r *http.Request, err error) {
 	switch err {
