@@ -1,0 +1,161 @@
+//go:build unix
+
+package caddymodule_test
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+)
+
+// ---------------------------------------------------------------------------
+// 9. Metrics
+
+func TestE2EMetrics(t *testing.T) {
+	t.Parallel()
+	be := newBackend(t)
+	g := startGateway(t, t.TempDir(), be, gatewayConfig{Capacity: 50})
+	c := newClient(t)
+	marketCode, salesCode := g.link(t, "market"), g.link(t, "sales")
+	var sessions []session
+	for range 2 {
+		sessions = append(sessions, g.open(t, c, "market", marketCode))
+	}
+	r := g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {marketCode}, "embed": {"1"}})
+	wantStatus(t, "embed", r, http.StatusSeeOther)
+	sessions = append(sessions, sessionFrom(t, "market", r))
+	sessions = append(sessions, g.open(t, c, "sales", salesCode))
+	wantStatus(t, "wrong code", g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {"wrong"}}), http.StatusForbidden)
+
+	protected := 0
+	for _, step := range []struct {
+		method, path string
+		hdr          http.Header
+		want         int
+	}{
+		{http.MethodGet, marketEntry, sessions[0].cookieHeader(), http.StatusOK},
+		{http.MethodGet, "/assets/app.js", sessions[2].cookieHeader(), http.StatusOK},
+		{http.MethodGet, marketEntry, nil, http.StatusUnauthorized},
+		{http.MethodGet, "/secret.html", sessions[0].cookieHeader(), http.StatusForbidden},
+		{http.MethodPost, marketEntry, sessions[0].cookieHeader(), http.StatusMethodNotAllowed},
+	} {
+		wantStatus(t, step.method+" "+step.path, c.do(t, step.method, g.url(step.path), step.hdr, ""), step.want)
+		protected++
+	}
+	g.mustCLI(t, "reset-code", "sales")
+	newSalesCode := g.link(t, "sales")
+	wantStatus(t, "session after reset", c.do(t, http.MethodGet, g.url(salesEntry), sessions[3].cookieHeader(), ""), http.StatusUnauthorized)
+	protected++
+
+	text, samples := g.metrics(t)
+	tenant := map[string]string{"tenant": e2eTenant}
+	wantMetric(t, samples, "caddy_anonymous_access_sessions_active", map[string]string{"tenant": e2eTenant, "app": "market"}, 3)
+	wantMetric(t, samples, "caddy_anonymous_access_capacity", tenant, 50)
+	wantMetric(t, samples, "caddy_anonymous_access_sessions_started_total", map[string]string{"tenant": e2eTenant, "app": "market", "kind": "link"}, 2)
+	wantMetric(t, samples, "caddy_anonymous_access_sessions_started_total", map[string]string{"tenant": e2eTenant, "app": "market", "kind": "embed"}, 1)
+	wantMetric(t, samples, "caddy_anonymous_access_sessions_started_total", map[string]string{"tenant": e2eTenant, "app": "sales", "kind": "link"}, 1)
+	wantMetric(t, samples, "caddy_anonymous_access_links_rejected_total", map[string]string{"tenant": e2eTenant, "reason": "invalid"}, 1)
+	for reason, n := range map[string]float64{"no_session": 1, "scope": 1, "method": 1, "revoked": 1} {
+		wantMetric(t, samples, "caddy_anonymous_access_requests_denied_total", map[string]string{"tenant": e2eTenant, "reason": reason}, n)
+	}
+	wantMetric(t, samples, "caddy_anonymous_access_access_code_resets_total", map[string]string{"tenant": e2eTenant, "app": "sales"}, 1)
+	if n, ok := metricValue(samples, "caddy_anonymous_access_check_duration_seconds_count", nil); !ok || n < float64(protected) {
+		t.Errorf("check_duration_seconds_count = %v (present %v), want at least %d", n, ok, protected)
+	}
+	if _, ok := metricValue(samples, "caddy_anonymous_access_check_duration_seconds_bucket", map[string]string{"le": "+Inf"}); !ok {
+		t.Error("check_duration_seconds is not a histogram")
+	}
+
+	secrets := []string{marketCode, salesCode, newSalesCode}
+	for _, s := range sessions {
+		secrets = append(secrets, s.token, s.jti)
+	}
+	for _, secret := range secrets {
+		if strings.Contains(text, secret) {
+			t.Errorf("the metrics output contains a code, token or session id")
+		}
+	}
+	for _, s := range samples {
+		for k, v := range s.labels {
+			if strings.Contains(v, c.ip) {
+				t.Errorf("%s{%s=%q} holds the client IP", s.name, k, v)
+			}
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// 10. Logs
+
+func TestE2ELogsKeepSecrets(t *testing.T) {
+	t.Parallel()
+	be := newBackend(t)
+	g := startGateway(t, t.TempDir(), be, gatewayConfig{Debug: true, AccessLog: true, Capacity: 3})
+	c := newClient(t)
+	var secrets []string
+	var sessions []session
+	marketCode := g.link(t, "market")
+	secrets = append(secrets, marketCode)
+
+	c.do(t, http.MethodGet, g.url("/_anon/open/market"), acceptHeader(true), "")
+	sessions = append(sessions, g.open(t, c, "market", marketCode))
+	for _, extra := range []url.Values{{"embed": {"1"}}, {"object": {"/assets/chart.svg"}}} {
+		form := url.Values{"code": {marketCode}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		r := g.redeem(t, c, http.MethodGet, "market", form)
+		wantStatus(t, "GET ?code=", r, http.StatusSeeOther)
+		sessions = append(sessions, sessionFrom(t, "market", r))
+	}
+	wantStatus(t, "capacity full", g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {marketCode}}), http.StatusServiceUnavailable)
+	wantStatus(t, "wrong code", g.redeem(t, c, http.MethodGet, "market", url.Values{"code": {strings.Repeat("Q", len(marketCode))}}), http.StatusForbidden)
+	wantStatus(t, "bad object", g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {marketCode}, "object": {"/secret.html"}}), http.StatusBadRequest)
+	for _, s := range sessions {
+		wantStatus(t, "protected", c.do(t, http.MethodGet, g.url(marketEntry+"?x=1"), s.cookieHeader(), ""), http.StatusOK)
+		wantStatus(t, "denied", c.do(t, http.MethodGet, g.url("/secret.html"), s.cookieHeader(), ""), http.StatusForbidden)
+		wantStatus(t, "session info", c.do(t, http.MethodGet, g.url("/_anon/session"), s.cookieHeader(), ""), http.StatusOK)
+	}
+	g.mustCLI(t, "reset-code", "market")
+	wantStatus(t, "revoked", c.do(t, http.MethodGet, g.url(marketEntry), sessions[0].cookieHeader(), ""), http.StatusUnauthorized)
+	newCode := g.link(t, "market")
+	secrets = append(secrets, newCode)
+	g.mustCLI(t, "embed-code", "market")
+	g.mustCLI(t, "disable", "market")
+	wantStatus(t, "off", g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {newCode}}), http.StatusForbidden)
+	g.mustCLI(t, "enable", "market")
+	sessions = append(sessions, g.open(t, c, "market", newCode))
+	for _, s := range sessions {
+		secrets = append(secrets, s.token, s.jti)
+	}
+	g.mustCLI(t, "capacity")
+	g.metrics(t)
+
+	// Stop first, so that every log line is written.
+	if err := g.stop(); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	processLog := g.stderr.String() + g.stdout.String()
+	if !strings.Contains(processLog, `"level":"debug"`) || !strings.Contains(processLog, "anonymous") {
+		t.Fatalf("the process log has no debug lines of the plugin; is logging set up?\n%.2000s", processLog)
+	}
+	accessLog, err := os.ReadFile(g.accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(accessLog, []byte("/_anon/open/market")) {
+		t.Fatalf("the access log did not record the redemptions:\n%.2000s", accessLog)
+	}
+	for name, text := range map[string]string{"process log (stderr)": processLog, "access log": string(accessLog)} {
+		for _, secret := range secrets {
+			if i := strings.Index(text, secret); i >= 0 {
+				start := strings.LastIndexByte(text[:i], '\n') + 1
+				end := i + strings.IndexByte(text[i:]+"\n", '\n')
+				t.Errorf("the %s holds a code, token or session id:\n%s", name, text[start:end])
+			}
+		}
+	}
+}
