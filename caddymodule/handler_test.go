@@ -290,3 +290,33 @@ func TestSessionEndpoint(t *testing.T) {
 		t.Fatalf("after expiry: %s", w.Body)
 	}
 }
+
+func TestRedeemFormParsing(t *testing.T) {
+	f := newHandler(t, 10)
+	code := f.code(t)
+	tests := []struct {
+		name, contentType, body string
+		status                  int
+		location                string
+	}{
+		{"plain", "application/x-www-form-urlencoded", "code=" + code, 303, "/d/market.html"},
+		{"with charset", "application/x-www-form-urlencoded; charset=utf-8", "embed=1&code=" + code, 303, "/d/market.html"},
+		{"escaped object", "application/x-www-form-urlencoded", "code=" + code + "&object=%2Fd%2Fmarket-q3.html%3Ftab%3D2", 303, "/d/market-q3.html?tab=2"},
+		{"unknown fields ignored", "application/x-www-form-urlencoded", "utm=x&code=" + code, 303, "/d/market.html"},
+		{"multipart", "multipart/form-data; boundary=x", "--x--", 400, ""},
+		{"no content type", "", "code=" + code, 400, ""},
+		{"bad escape", "application/x-www-form-urlencoded", "code=%zz", 400, ""},
+		{"too big", "application/x-www-form-urlencoded", "code=" + code + "&pad=" + strings.Repeat("a", 5000), 400, ""},
+		{"wrong code", "application/x-www-form-urlencoded", "code=nope", 403, ""},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("POST", "/_anon/open/market", strings.NewReader(tt.body))
+		if tt.contentType != "" {
+			r.Header.Set("Content-Type", tt.contentType)
+		}
+		w := f.serve(r)
+		if w.Code != tt.status || w.Header().Get("Location") != tt.location {
+			t.Errorf("%s: %d %q, want %d %q (%s)", tt.name, w.Code, w.Header().Get("Location"), tt.status, tt.location, w.Body)
+		}
+	}
+}

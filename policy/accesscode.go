@@ -34,9 +34,19 @@ func CodeMatches(presented, actual string) bool {
 	if actual == "" {
 		return false
 	}
-	a := sha256.Sum256([]byte(presented))
-	b := sha256.Sum256([]byte(actual))
-	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+	return digestMatches(presented, codeDigest(actual), true)
+}
+
+// codeDigest is what an app's code is compared through; the tenant's view
+// keeps it so a redemption hashes only the presented code.
+func codeDigest(code string) [sha256.Size]byte { return sha256.Sum256([]byte(code)) }
+
+// digestMatches compares a presented code with a kept digest in constant
+// time. With ok false (no such app, or it is off) it does the same work
+// and fails.
+func digestMatches(presented string, digest [sha256.Size]byte, ok bool) bool {
+	got := sha256.Sum256([]byte(presented))
+	return subtle.ConstantTimeCompare(got[:], digest[:]) == 1 && ok
 }
 
 // validCodeSyntax reports whether s could be an access code at all, so that

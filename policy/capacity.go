@@ -2,7 +2,10 @@ package policy
 
 import (
 	"encoding/base64"
+	"math"
+	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -40,51 +43,95 @@ type expiry struct {
 	key SessionKey
 }
 
+// tableShards spreads sessions over independently locked shards, so
+// concurrent redemptions do not queue on one lock.
+const tableShards = 16
+
 // SessionTable counts the live anonymous sessions of one tenant and admits
-// new ones against its capacity. Admission is exact: the check and the
-// insert happen under one lock, so concurrent redemptions can never take
-// the count past capacity. Expired sessions leave the count as soon as
-// anything looks at it.
+// new ones against its capacity. Admission is exact: a slot is taken by a
+// compare-and-swap on the live count that never goes past capacity, so
+// concurrent redemptions can never exceed it. Expired sessions are swept
+// lazily, and always before a redemption is refused, so a slot is free the
+// moment its session's time is up.
 type SessionTable struct {
-	mu       sync.Mutex
-	byKey    map[SessionKey]trackedSession
-	queue    []expiry // min-heap on exp
+	live    atomic.Int64
+	peak    atomic.Int64
+	nextExp atomic.Int64 // earliest expiry possibly pending (a hint)
+	sweepMu sync.Mutex
+	shards  [tableShards]tableShard
+
+	appsMu   sync.RWMutex
 	apps     []string // app names by index
 	appIndex map[string]uint32
-	perApp   []int // live sessions by app index
-	peak     int
+}
+
+type tableShard struct {
+	mu     sync.Mutex
+	byKey  map[SessionKey]trackedSession
+	queue  []expiry // by expiry, oldest first, from head on
+	head   int
+	perApp []int // live sessions by app index
 }
 
 // NewSessionTable returns an empty table.
 func NewSessionTable() *SessionTable {
-	return &SessionTable{byKey: make(map[SessionKey]trackedSession), appIndex: make(map[string]uint32)}
+	t := &SessionTable{appIndex: make(map[string]uint32)}
+	for i := range t.shards {
+		t.shards[i].byKey = make(map[SessionKey]trackedSession)
+	}
+	t.nextExp.Store(math.MaxInt64)
+	return t
 }
 
-func (t *SessionTable) appLocked(name string) uint32 {
+func (t *SessionTable) appID(name string) uint32 {
+	t.appsMu.RLock()
+	i, ok := t.appIndex[name]
+	t.appsMu.RUnlock()
+	if ok {
+		return i
+	}
+	t.appsMu.Lock()
+	defer t.appsMu.Unlock()
 	if i, ok := t.appIndex[name]; ok {
 		return i
 	}
-	i := uint32(len(t.apps))
+	i = uint32(len(t.apps))
 	t.apps = append(t.apps, name)
 	t.appIndex[name] = i
-	t.perApp = append(t.perApp, 0)
 	return i
 }
+
+func (t *SessionTable) appName(i uint32) string {
+	t.appsMu.RLock()
+	defer t.appsMu.RUnlock()
+	return t.apps[i]
+}
+
+func (t *SessionTable) shard(k SessionKey) *tableShard { return &t.shards[k[0]%tableShards] }
 
 // Admit adds a session if fewer than capacity are live at now. It returns
 // whether it was admitted and how many sessions are live afterwards.
 func (t *SessionTable) Admit(rec SessionRecord, capacity int, now time.Time) (bool, int) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.expireLocked(now.Unix())
-	if len(t.byKey) >= capacity {
-		return false, len(t.byKey)
+	unix := now.Unix()
+	t.sweep(unix, false)
+	swept := false
+	for {
+		n := t.live.Load()
+		if n >= int64(capacity) {
+			if swept {
+				return false, int(n)
+			}
+			t.sweep(unix, true)
+			swept = true
+			continue
+		}
+		if t.live.CompareAndSwap(n, n+1) {
+			t.insert(rec)
+			for p := t.peak.Load(); n+1 > p && !t.peak.CompareAndSwap(p, n+1); p = t.peak.Load() {
+			}
+			return true, int(n + 1)
+		}
 	}
-	t.insertLocked(rec)
-	if n := len(t.byKey); n > t.peak {
-		t.peak = n
-	}
-	return true, len(t.byKey)
 }
 
 // Restore adds a session known from storage without a capacity check: it
@@ -94,77 +141,136 @@ func (t *SessionTable) Restore(rec SessionRecord, now time.Time) {
 	if rec.ExpiresAt <= now.Unix() {
 		return
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.byKey[rec.Key]; ok {
+	sh := t.shard(rec.Key)
+	sh.mu.Lock()
+	_, dup := sh.byKey[rec.Key]
+	sh.mu.Unlock()
+	if dup {
 		return
 	}
-	t.insertLocked(rec)
+	t.live.Add(1)
+	t.insert(rec)
 }
 
-func (t *SessionTable) insertLocked(rec SessionRecord) {
-	app := t.appLocked(rec.App)
-	t.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: app}
-	t.perApp[app]++
-	t.push(expiry{exp: rec.ExpiresAt, key: rec.Key})
+func (t *SessionTable) insert(rec SessionRecord) {
+	app := t.appID(rec.App)
+	sh := t.shard(rec.Key)
+	sh.mu.Lock()
+	sh.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: app}
+	for int(app) >= len(sh.perApp) {
+		sh.perApp = append(sh.perApp, 0)
+	}
+	sh.perApp[app]++
+	sh.enqueue(expiry{exp: rec.ExpiresAt, key: rec.Key})
+	sh.mu.Unlock()
+	for e := t.nextExp.Load(); rec.ExpiresAt < e && !t.nextExp.CompareAndSwap(e, rec.ExpiresAt); e = t.nextExp.Load() {
+	}
+}
+
+// enqueue keeps the queue ordered by expiry. Sessions of one tenant share
+// one lifetime, so they arrive in order and append; only a changed
+// session_ttl or a restore brings one out of order.
+func (sh *tableShard) enqueue(e expiry) {
+	n := len(sh.queue)
+	if n == sh.head || sh.queue[n-1].exp <= e.exp {
+		sh.queue = append(sh.queue, e)
+		return
+	}
+	i := sh.head + sort.Search(n-sh.head, func(i int) bool { return sh.queue[sh.head+i].exp > e.exp })
+	sh.queue = append(sh.queue, expiry{})
+	copy(sh.queue[i+1:], sh.queue[i:])
+	sh.queue[i] = e
+}
+
+// sweep drops expired sessions. Unless forced it only runs when the
+// earliest expiry has come and no other sweep is running.
+func (t *SessionTable) sweep(now int64, force bool) []SessionRecord {
+	if !force && now < t.nextExp.Load() {
+		return nil
+	}
+	if force {
+		t.sweepMu.Lock()
+	} else if !t.sweepMu.TryLock() {
+		return nil
+	}
+	defer t.sweepMu.Unlock()
+	var gone []SessionRecord
+	next := int64(math.MaxInt64)
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for sh.head < len(sh.queue) && sh.queue[sh.head].exp <= now {
+			e := sh.queue[sh.head]
+			sh.head++
+			s, ok := sh.byKey[e.key]
+			if !ok || s.exp != e.exp {
+				continue // ended early
+			}
+			delete(sh.byKey, e.key)
+			sh.perApp[s.app]--
+			t.live.Add(-1)
+			gone = append(gone, SessionRecord{Key: e.key, App: t.appName(s.app), ExpiresAt: s.exp})
+		}
+		if sh.head > 1024 && sh.head*2 > len(sh.queue) {
+			sh.queue = append(sh.queue[:0:0], sh.queue[sh.head:]...)
+			sh.head = 0
+		}
+		if sh.head < len(sh.queue) {
+			next = min(next, sh.queue[sh.head].exp)
+		}
+		sh.mu.Unlock()
+	}
+	t.nextExp.Store(next)
+	return gone
 }
 
 // EndApp ends every session of an app (turned off or code reset) and
 // returns them.
 func (t *SessionTable) EndApp(app string) []SessionRecord {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.appsMu.RLock()
 	i, ok := t.appIndex[app]
-	if !ok || t.perApp[i] == 0 {
+	t.appsMu.RUnlock()
+	if !ok {
 		return nil
 	}
 	var ended []SessionRecord
-	for k, s := range t.byKey {
-		if s.app == i {
-			delete(t.byKey, k)
-			ended = append(ended, SessionRecord{Key: k, App: app, ExpiresAt: s.exp})
+	for s := range t.shards {
+		sh := &t.shards[s]
+		sh.mu.Lock()
+		if int(i) < len(sh.perApp) && sh.perApp[i] > 0 {
+			for k, ts := range sh.byKey {
+				if ts.app == i {
+					delete(sh.byKey, k)
+					ended = append(ended, SessionRecord{Key: k, App: app, ExpiresAt: ts.exp})
+				}
+			}
+			t.live.Add(-int64(sh.perApp[i]))
+			sh.perApp[i] = 0
 		}
+		// Their queue entries stay until they expire; sweep skips them.
+		sh.mu.Unlock()
 	}
-	t.perApp[i] = 0
-	// Their queue entries stay until they expire; expireLocked skips them.
 	return ended
 }
 
 // Forget drops the given sessions if present (sessions ended early, when
 // loading from storage).
 func (t *SessionTable) Forget(keys []SessionKey) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	for _, k := range keys {
-		s, ok := t.byKey[k]
-		if !ok {
-			continue
+		sh := t.shard(k)
+		sh.mu.Lock()
+		if s, ok := sh.byKey[k]; ok {
+			delete(sh.byKey, k)
+			sh.perApp[s.app]--
+			t.live.Add(-1)
 		}
-		delete(t.byKey, k)
-		t.perApp[s.app]--
+		sh.mu.Unlock()
 	}
 }
 
 // Expire drops sessions whose expiry is at or before now and returns them.
 func (t *SessionTable) Expire(now time.Time) []SessionRecord {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.expireLocked(now.Unix())
-}
-
-func (t *SessionTable) expireLocked(now int64) []SessionRecord {
-	var gone []SessionRecord
-	for len(t.queue) > 0 && t.queue[0].exp <= now {
-		e := t.pop()
-		s, ok := t.byKey[e.key]
-		if !ok || s.exp != e.exp {
-			continue
-		}
-		delete(t.byKey, e.key)
-		t.perApp[s.app]--
-		gone = append(gone, SessionRecord{Key: e.key, App: t.apps[s.app], ExpiresAt: s.exp})
-	}
-	return gone
+	return t.sweep(now.Unix(), true)
 }
 
 // Usage is a snapshot of a tenant's sessions.
@@ -179,64 +285,27 @@ type Usage struct {
 
 // Usage returns the live count, the peak and the count per app at now.
 func (t *SessionTable) Usage(now time.Time) Usage {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.expireLocked(now.Unix())
-	per := make(map[string]int, len(t.perApp))
-	for i, n := range t.perApp {
-		if n > 0 {
-			per[t.apps[i]] = n
+	t.sweep(now.Unix(), true)
+	counts := map[uint32]int{}
+	for i := range t.shards {
+		sh := &t.shards[i]
+		sh.mu.Lock()
+		for app, n := range sh.perApp {
+			if n > 0 {
+				counts[uint32(app)] += n
+			}
 		}
+		sh.mu.Unlock()
 	}
-	return Usage{Active: len(t.byKey), Peak: t.peak, PerApp: per}
+	per := make(map[string]int, len(counts))
+	for app, n := range counts {
+		per[t.appName(app)] = n
+	}
+	return Usage{Active: int(t.live.Load()), Peak: int(t.peak.Load()), PerApp: per}
 }
 
 // SetPeak raises the recorded peak to at least p (used when loading).
 func (t *SessionTable) SetPeak(p int) {
-	t.mu.Lock()
-	if p > t.peak {
-		t.peak = p
+	for old := t.peak.Load(); int64(p) > old && !t.peak.CompareAndSwap(old, int64(p)); old = t.peak.Load() {
 	}
-	t.mu.Unlock()
-}
-
-func (t *SessionTable) push(e expiry) {
-	t.queue = append(t.queue, e)
-	i := len(t.queue) - 1
-	for i > 0 {
-		parent := (i - 1) / 2
-		if t.queue[parent].exp <= t.queue[i].exp {
-			break
-		}
-		t.queue[parent], t.queue[i] = t.queue[i], t.queue[parent]
-		i = parent
-	}
-}
-
-func (t *SessionTable) pop() expiry {
-	q := t.queue
-	top := q[0]
-	last := len(q) - 1
-	q[0] = q[last]
-	q = q[:last]
-	i := 0
-	for {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(q) && q[l].exp < q[m].exp {
-			m = l
-		}
-		if r < len(q) && q[r].exp < q[m].exp {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		q[i], q[m] = q[m], q[i]
-		i = m
-	}
-	t.queue = q
-	if cap(t.queue) > 1024 && len(t.queue) < cap(t.queue)/4 {
-		t.queue = append(make([]expiry, 0, cap(t.queue)/2), t.queue...)
-	}
-	return top
 }

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -79,5 +81,48 @@ func TestSessionTableMemory(t *testing.T) {
 	t.Logf("%.0f bytes per tracked session", per)
 	if tab.Usage(now).Active != n {
 		t.Fatal("lost sessions")
+	}
+}
+
+// TestSessionTableNeverExceedsCapacity races admissions, expiry sweeps and
+// an app ending against each other: the live count must never pass
+// capacity, and at the end it must equal what the map holds.
+func TestSessionTableNeverExceedsCapacity(t *testing.T) {
+	const capacity = 50
+	tab := NewSessionTable()
+	var wg sync.WaitGroup
+	var over atomic.Int64
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				var k SessionKey
+				k[0], k[1], k[2], k[3] = byte(g), byte(i), byte(i>>8), 1
+				now := time.Unix(int64(1000+i/100), 0)
+				app := "a"
+				if i%3 == 0 {
+					app = "b"
+				}
+				if _, n := tab.Admit(SessionRecord{Key: k, App: app, ExpiresAt: now.Unix() + 3}, capacity, now); n > capacity {
+					over.Add(1)
+				}
+				if i%500 == 0 {
+					tab.EndApp("b")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if over.Load() > 0 {
+		t.Fatalf("the live count passed capacity %d times", over.Load())
+	}
+	u := tab.Usage(time.Unix(1000, 0))
+	held := 0
+	for i := range tab.shards {
+		held += len(tab.shards[i].byKey)
+	}
+	if u.Active != held || u.Active > capacity || u.PerApp["a"]+u.PerApp["b"] != held {
+		t.Fatalf("count %d, held %d, per app %v", u.Active, held, u.PerApp)
 	}
 }

@@ -59,6 +59,7 @@ type appView struct {
 
 type appState struct {
 	rec            AppRecord
+	codeDigest     [32]byte
 	access         Access
 	frameAncestors string
 }
@@ -332,7 +333,7 @@ func (t *Tenant) rebuildLocked(ctx context.Context) error {
 		if len(origins) == 0 {
 			origins = cfg.EmbedOrigins
 		}
-		apps[r.ID] = &appState{rec: r, access: NewAccess(r.App), frameAncestors: frameAncestors(origins)}
+		apps[r.ID] = &appState{rec: r, codeDigest: codeDigest(r.Code), access: NewAccess(r.App), frameAncestors: frameAncestors(origins)}
 	}
 	t.view.Store(&appView{apps: apps, spaces: spaces})
 	return nil
