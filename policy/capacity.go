@@ -126,7 +126,11 @@ func (t *SessionTable) Admit(rec SessionRecord, capacity int, now time.Time) (bo
 			continue
 		}
 		if t.live.CompareAndSwap(n, n+1) {
-			t.insert(rec)
+			if !t.insert(rec) {
+				// Already live (a retried admission): counted once.
+				t.live.Add(-1)
+				return true, int(t.live.Load())
+			}
 			for p := t.peak.Load(); n+1 > p && !t.peak.CompareAndSwap(p, n+1); p = t.peak.Load() {
 			}
 			return true, int(n + 1)
@@ -141,21 +145,22 @@ func (t *SessionTable) Restore(rec SessionRecord, now time.Time) {
 	if rec.ExpiresAt <= now.Unix() {
 		return
 	}
-	sh := t.shard(rec.Key)
-	sh.mu.Lock()
-	_, dup := sh.byKey[rec.Key]
-	sh.mu.Unlock()
-	if dup {
-		return
-	}
 	t.live.Add(1)
-	t.insert(rec)
+	if !t.insert(rec) {
+		t.live.Add(-1)
+	}
 }
 
-func (t *SessionTable) insert(rec SessionRecord) {
+// insert adds a session unless its key is already live, and reports
+// whether it did.
+func (t *SessionTable) insert(rec SessionRecord) bool {
 	app := t.appID(rec.App)
 	sh := t.shard(rec.Key)
 	sh.mu.Lock()
+	if _, dup := sh.byKey[rec.Key]; dup {
+		sh.mu.Unlock()
+		return false
+	}
 	sh.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: app}
 	for int(app) >= len(sh.perApp) {
 		sh.perApp = append(sh.perApp, 0)
@@ -165,6 +170,7 @@ func (t *SessionTable) insert(rec SessionRecord) {
 	sh.mu.Unlock()
 	for e := t.nextExp.Load(); rec.ExpiresAt < e && !t.nextExp.CompareAndSwap(e, rec.ExpiresAt); e = t.nextExp.Load() {
 	}
+	return true
 }
 
 // enqueue keeps the queue ordered by expiry. Sessions of one tenant share

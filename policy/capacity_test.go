@@ -126,3 +126,18 @@ func TestSessionTableNeverExceedsCapacity(t *testing.T) {
 		t.Fatalf("count %d, held %d, per app %v", u.Active, held, u.PerApp)
 	}
 }
+
+func TestSessionTableCountsARetriedAdmissionOnce(t *testing.T) {
+	tab := NewSessionTable()
+	now := time.Unix(1000, 0)
+	r := rec(1, "a", 2000)
+	for i := 0; i < 3; i++ {
+		if ok, n := tab.Admit(r, 5, now); !ok || n != 1 {
+			t.Fatalf("admission %d: %v %d, want admitted with 1 live", i, ok, n)
+		}
+	}
+	tab.Restore(r, now)
+	if u := tab.Usage(now); u.Active != 1 || u.PerApp["a"] != 1 {
+		t.Fatalf("usage %+v", u)
+	}
+}

@@ -7,8 +7,10 @@ import (
 
 // Store keeps a tenant's state: spaces, apps with their access codes and
 // versions, the signing key and the live sessions that count against
-// capacity. Implementations make every write durable before returning and
-// every read-modify-write atomic.
+// capacity. Implementations make every read-modify-write atomic and every
+// state write durable before returning; the embedded store may write
+// session admissions behind (at most bolt.FlushInterval), which a crash
+// can forget.
 type Store interface {
 	// Spaces returns every space of the tenant.
 	Spaces(ctx context.Context) ([]Space, error)
@@ -20,15 +22,18 @@ type Store interface {
 	// stored definition with rec's while keeping the stored access code,
 	// version and on/off state. It returns what is stored afterwards.
 	EnsureApp(ctx context.Context, rec AppRecord) (AppRecord, error)
-	// UpdateApp applies fn to the stored app atomically and durably. It
-	// returns ErrUnknownApp when there is none, or fn's error unchanged.
+	// UpdateApp applies fn to the stored app atomically and durably. fn
+	// may be called more than once (optimistic retries) and must only
+	// change the record. It returns ErrUnknownApp when there is none, or
+	// fn's error unchanged.
 	UpdateApp(ctx context.Context, id string, fn func(*AppRecord) error) (AppRecord, error)
 	// SigningKey returns the tenant's stored signing key, storing
 	// candidate first when there is none.
 	SigningKey(ctx context.Context, candidate []byte) ([]byte, error)
 
 	// AdmitSession records a new live session if fewer than capacity are
-	// live at now, atomically: concurrent admissions never exceed it.
+	// live at now, atomically: concurrent admissions never exceed it. A
+	// session already live is admitted again without taking a second slot.
 	AdmitSession(ctx context.Context, rec SessionRecord, capacity int, now time.Time) (bool, error)
 	// EndSessions forgets every live session of an app.
 	EndSessions(ctx context.Context, app string) error

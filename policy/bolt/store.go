@@ -5,7 +5,6 @@ package bolt
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -97,10 +96,6 @@ func (d *DB) Tenant(name string, now func() time.Time) (*Store, error) {
 			if _, err := tb.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
-		}
-		if v := tb.Bucket(bucketMeta).Get(keyPeak); len(v) == 8 {
-			s.peak = int(binary.BigEndian.Uint64(v))
-			s.table.SetPeak(s.peak)
 		}
 		return s.load(tb, now())
 	})
@@ -201,7 +196,10 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 		}
 		return ab.Put([]byte(id), b)
 	})
-	return rec, err
+	if err != nil {
+		return policy.AppRecord{}, err
+	}
+	return rec, nil
 }
 
 // SigningKey implements policy.Store.

@@ -1,0 +1,174 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy"
+)
+
+// Live sessions are two sorted sets scored by expiry (unix seconds): the
+// tenant's, whose members are the 16-byte session key followed by the app,
+// and one per app, whose members are the bare keys. Every script first
+// drops the sessions expired at now from both, so a slot is never held
+// past its session's expiry: not by a gateway that crashed right after
+// admitting, nor by one that never calls again. Nothing else needs a TTL.
+//
+// "now" is the calling gateway's clock, passed in, not the server's TIME:
+// ExpiresAt comes from that same clock (it is the token's exp), so expiry
+// is decided on one clock, and tests can move it. Gateways whose clocks
+// disagree by s seconds see sessions end up to s seconds apart; NTP keeps
+// that well under a second.
+
+// expireLua drops the sessions expired at now from the tenant's set and
+// from their apps' sets, and forgets apps left without sessions. Expired
+// members are read before they are removed, so the per-app sets are
+// cleaned in the same step; the work is proportional to what expired.
+// The per-app keys are built here rather than passed in KEYS, but they
+// share the tenant's hash tag, hence its slot, so Cluster serves them.
+const expireLua = `
+local function expire(sessions, apps, appPrefix, now)
+  local gone = redis.call('ZRANGEBYSCORE', sessions, '-inf', now)
+  if #gone == 0 then return end
+  local byApp = {}
+  for _, m in ipairs(gone) do
+    local app = string.sub(m, 17)
+    local ks = byApp[app]
+    if not ks then ks = {}; byApp[app] = ks end
+    ks[#ks + 1] = string.sub(m, 1, 16)
+  end
+  for app, ks in pairs(byApp) do
+    local key = appPrefix .. app
+    for i = 1, #ks, 1000 do
+      redis.call('ZREM', key, unpack(ks, i, math.min(i + 999, #ks)))
+    end
+    if redis.call('EXISTS', key) == 0 then redis.call('SREM', apps, app) end
+  end
+  redis.call('ZREMRANGEBYSCORE', sessions, '-inf', now)
+end
+`
+
+// admitScript admits one session if fewer than capacity are live.
+//
+//	KEYS: sessions, the app's sessions, session_apps, peak
+//	ARGV: now, capacity, session key, app, expires at, app key prefix
+//
+// A session already live is admitted again without counting twice, so a
+// call retried after a lost reply cannot take two slots.
+var admitScript = goredis.NewScript(expireLua + `
+local member = ARGV[3] .. ARGV[4]
+expire(KEYS[1], KEYS[3], ARGV[6], ARGV[1])
+if redis.call('ZSCORE', KEYS[1], member) then return 1 end
+local n = redis.call('ZCARD', KEYS[1])
+if n >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[5], member)
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
+redis.call('SADD', KEYS[3], ARGV[4])
+if n + 1 > tonumber(redis.call('GET', KEYS[4]) or '0') then
+  redis.call('SET', KEYS[4], n + 1)
+end
+return 1
+`)
+
+// endScript ends every live session of an app.
+//
+//	KEYS: sessions, the app's sessions, session_apps
+//	ARGV: app
+var endScript = goredis.NewScript(`
+local ks = redis.call('ZRANGE', KEYS[2], 0, -1)
+for i = 1, #ks, 1000 do
+  local ms = {}
+  for j = i, math.min(i + 999, #ks) do ms[#ms + 1] = ks[j] .. ARGV[1] end
+  redis.call('ZREM', KEYS[1], unpack(ms))
+end
+redis.call('DEL', KEYS[2])
+redis.call('SREM', KEYS[3], ARGV[1])
+return #ks
+`)
+
+// usageScript returns the live count, the peak, then app and count pairs.
+//
+//	KEYS: sessions, session_apps, peak
+//	ARGV: now, app key prefix
+var usageScript = goredis.NewScript(expireLua + `
+expire(KEYS[1], KEYS[2], ARGV[2], ARGV[1])
+local out = {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[3]) or '0')}
+for _, app in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  local n = redis.call('ZCARD', ARGV[2] .. app)
+  if n > 0 then
+    out[#out + 1] = app
+    out[#out + 1] = n
+  end
+end
+return out
+`)
+
+// AdmitSession implements policy.Store with one server-side script, so
+// admission is exact across any number of gateway instances.
+func (s *Store) AdmitSession(ctx context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
+	if capacity <= 0 {
+		return false, nil
+	}
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	k := s.keys
+	n, err := admitScript.Run(ctx, s.client,
+		[]string{k.sessions, k.appSessions(rec.App), k.sessionApps, k.peak},
+		now.Unix(), capacity, rec.Key[:], rec.App, rec.ExpiresAt, k.appSessionsPrefix,
+	).Int()
+	if err != nil {
+		return false, unavailable(err)
+	}
+	return n == 1, nil
+}
+
+// EndSessions implements policy.Store.
+func (s *Store) EndSessions(ctx context.Context, app string) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	k := s.keys
+	err := endScript.Run(ctx, s.client, []string{k.sessions, k.appSessions(app), k.sessionApps}, app).Err()
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// Usage implements policy.Store.
+func (s *Store) Usage(ctx context.Context, now time.Time) (policy.Usage, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	k := s.keys
+	vals, err := usageScript.Run(ctx, s.client, []string{k.sessions, k.sessionApps, k.peak},
+		now.Unix(), k.appSessionsPrefix).Slice()
+	if err != nil {
+		return policy.Usage{}, unavailable(err)
+	}
+	return parseUsage(vals)
+}
+
+// parseUsage reads usageScript's reply.
+func parseUsage(vals []any) (policy.Usage, error) {
+	bad := fmt.Errorf("redis: unexpected usage reply %v", vals)
+	if len(vals) < 2 || len(vals)%2 != 0 {
+		return policy.Usage{}, bad
+	}
+	active, ok1 := vals[0].(int64)
+	peak, ok2 := vals[1].(int64)
+	if !ok1 || !ok2 {
+		return policy.Usage{}, bad
+	}
+	u := policy.Usage{Active: int(active), Peak: int(peak), PerApp: make(map[string]int, len(vals)/2-1)}
+	for i := 2; i < len(vals); i += 2 {
+		app, ok1 := vals[i].(string)
+		n, ok2 := vals[i+1].(int64)
+		if !ok1 || !ok2 {
+			return policy.Usage{}, bad
+		}
+		u.PerApp[app] = int(n)
+	}
+	return u, nil
+}

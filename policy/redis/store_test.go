@@ -1,0 +1,142 @@
+package redis
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy"
+	"github.com/anonaccess/caddy-anonymous-access/policy/storetest"
+)
+
+// TestStoreSuite runs the store suite on a standalone server per subtest;
+// the durability test kills it (kill -9) and starts it again.
+func TestStoreSuite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) storetest.Backing {
+		r := startRedis(t)
+		c := newClient(t, Options{URL: r.URL()})
+		return storetest.Backing{
+			Open: func(tenant string, _ func() time.Time) policy.Store {
+				return newStore(t, c, tenant)
+			},
+			Restart: r.Restart,
+		}
+	})
+}
+
+// TestStoreSuiteCluster runs the suite through a Cluster client on a
+// one-node Cluster, where a script touching keys of two slots would fail.
+// Subtests share the node (it takes two seconds to start), each under its
+// own key prefix.
+func TestStoreSuiteCluster(t *testing.T) {
+	r := startCluster(t)
+	c := newClient(t, Options{Addrs: []string{r.Addr()}, Cluster: true})
+	n := 0
+	storetest.Run(t, func(t *testing.T) storetest.Backing {
+		n++
+		prefix := fmt.Sprintf("suite%d", n)
+		return storetest.Backing{
+			Open: func(tenant string, _ func() time.Time) policy.Store {
+				st, err := New(c, prefix, tenant)
+				must(t, err)
+				return st
+			},
+			Restart: func() {
+				r.Restart()
+				r.waitClusterOK()
+			},
+		}
+	})
+}
+
+// TestStoreSuiteSentinel runs the suite through a Sentinel-aware client,
+// which asks a real Sentinel where the master is.
+func TestStoreSuiteSentinel(t *testing.T) {
+	master := startRedis(t)
+	sentinel := startSentinel(t, master)
+	c := newClient(t, Options{Addrs: []string{sentinel.Addr()}, MasterName: "main"})
+	n := 0
+	storetest.Run(t, func(t *testing.T) storetest.Backing {
+		n++
+		prefix := fmt.Sprintf("suite%d", n)
+		return storetest.Backing{
+			Open: func(tenant string, _ func() time.Time) policy.Store {
+				st, err := New(c, prefix, tenant)
+				must(t, err)
+				return st
+			},
+			Restart: master.Restart,
+		}
+	})
+}
+
+func TestNewChecksNames(t *testing.T) {
+	c := newClient(t, Options{URL: "redis://127.0.0.1:1/0"})
+	for _, tc := range []struct{ prefix, tenant string }{
+		{"bad{prefix", "acme"},
+		{"bad}prefix", "acme"},
+		{strings.Repeat("p", 101), "acme"},
+		{"", "Acme"},
+		{"", "a}b"},
+		{"", ""},
+	} {
+		if _, err := New(c, tc.prefix, tc.tenant); err == nil {
+			t.Errorf("New(%q, %q) accepted", tc.prefix, tc.tenant)
+		}
+	}
+	s, err := New(c, "", "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.keys.apps != "{anonaccess:acme}:apps" || s.keys.appSessions("market") != "{anonaccess:acme}:sessions:app:market" {
+		t.Fatalf("keys %+v", s.keys)
+	}
+}
+
+// TestKeysShareTheHashTag checks every key a tenant's store writes: all
+// start with the tenant's hash tag, so they share one Cluster slot, and
+// none belongs to another tenant.
+func TestKeysShareTheHashTag(t *testing.T) {
+	r := startRedis(t)
+	c := newClient(t, Options{URL: r.URL()})
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	for _, tenant := range []string{"acme", "globex"} {
+		st, err := New(c, "gw", tenant)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(t, st.PutSpace(ctx, policy.Space{ID: "stats", Type: policy.SpaceManaged}))
+		_, err = st.EnsureApp(ctx, policy.AppRecord{App: policy.App{ID: "market"}, Code: "c"})
+		must(t, err)
+		_, err = st.SigningKey(ctx, []byte("k"))
+		must(t, err)
+		_, err = st.AdmitSession(ctx, sessionRec(1, "market", now.Add(time.Minute)), 5, now)
+		must(t, err)
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	must(t, err)
+	if len(keys) != 2*7 {
+		t.Errorf("%d keys, want 7 per tenant: %q", len(keys), keys)
+	}
+	for _, k := range keys {
+		if !strings.HasPrefix(k, "{gw:acme}:") && !strings.HasPrefix(k, "{gw:globex}:") {
+			t.Errorf("key %q lacks the tenant's hash tag", k)
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sessionRec(n byte, app string, exp time.Time) policy.SessionRecord {
+	var k policy.SessionKey
+	k[0], k[15] = n, 0x5A
+	return policy.SessionRecord{Key: k, App: app, ExpiresAt: exp.Unix()}
+}
