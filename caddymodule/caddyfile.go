@@ -32,6 +32,22 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    renewal_window <duration>
 //	    prefix         <path>
 //	    storage        bolt [<path>]
+//	    storage        redis <url>
+//	    storage        redis [<url>] {
+//	        url               redis://host:6379/0
+//	        addresses         <host:port...>
+//	        master_name       <name>
+//	        cluster
+//	        username          <user>
+//	        password          <password>
+//	        sentinel_username <user>
+//	        sentinel_password <password>
+//	        db                <n>
+//	        tls
+//	        tls_server_name   <name>
+//	        tls_ca_file       <pem file>
+//	        key_prefix        <prefix>
+//	    }
 //	    signing_key    <key>
 //	    embed_origins  <origin...>
 //	    public_url     <origin>
@@ -158,8 +174,83 @@ func parseStorage(d *caddyfile.Dispenser, a *Handler) error {
 		if len(args) == 2 {
 			a.Storage.Path = args[1]
 		}
+		if d.NextBlock(d.Nesting()) {
+			return d.Errf("storage bolt takes no block")
+		}
+	case "redis":
+		a.Storage = &Storage{Type: "redis", Redis: &RedisStorage{}}
+		if len(args) > 2 {
+			return d.Errf("storage redis takes one URL, or a block")
+		}
+		if len(args) == 2 {
+			a.Storage.Redis.URL = args[1]
+		}
+		if err := parseRedis(d, a.Storage.Redis); err != nil {
+			return err
+		}
+		if r := a.Storage.Redis; r.URL == "" && len(r.Addresses) == 0 {
+			return d.Errf("storage redis needs a URL (redis://host:6379/0) or addresses")
+		}
 	default:
-		return d.Errf("unknown storage %q (supported: bolt)", args[0])
+		return d.Errf("unknown storage %q (supported: bolt, redis)", args[0])
+	}
+	return nil
+}
+
+// parseRedis reads the optional block of storage redis.
+func parseRedis(d *caddyfile.Dispenser, r *RedisStorage) error {
+	own := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if own[name] {
+			return d.Errf("duplicate subdirective %q in storage redis", name)
+		}
+		own[name] = true
+		var err error
+		switch name {
+		case "url":
+			err = oneArg(d, &r.URL)
+		case "addresses":
+			r.Addresses, err = someArgs(d)
+		case "master_name":
+			err = oneArg(d, &r.MasterName)
+		case "cluster":
+			r.Cluster = true
+			if d.NextArg() {
+				return d.Errf("cluster takes no argument")
+			}
+		case "username":
+			err = oneArg(d, &r.Username)
+		case "password":
+			err = oneArg(d, &r.Password)
+		case "sentinel_username":
+			err = oneArg(d, &r.SentinelUsername)
+		case "sentinel_password":
+			err = oneArg(d, &r.SentinelPassword)
+		case "db":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				if r.DB, err = strconv.Atoi(v); err != nil || r.DB < 0 {
+					return d.Errf("db must be a database number: %q", v)
+				}
+			}
+		case "tls":
+			r.TLS = true
+			if d.NextArg() {
+				return d.Errf("tls takes no argument")
+			}
+		case "tls_server_name":
+			err = oneArg(d, &r.TLSServerName)
+		case "tls_ca_file":
+			err = oneArg(d, &r.TLSCAFile)
+		case "key_prefix":
+			err = oneArg(d, &r.KeyPrefix)
+		default:
+			return d.Errf("unknown subdirective %q in storage redis", name)
+		}
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -78,15 +78,6 @@ type Handler struct {
 	now     func() time.Time
 }
 
-// Storage selects the state store.
-type Storage struct {
-	// Type is "bolt" (embedded, the default).
-	Type string `json:"type,omitempty"`
-	// Path is the bolt file. Default: anonymous_access/state.db under
-	// Caddy's data directory.
-	Path string `json:"path,omitempty"`
-}
-
 // SpaceConfig is a provisioned space.
 type SpaceConfig struct {
 	// ID of the space.
@@ -175,7 +166,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
-	handle, key2, err := openTenant(h.Tenant, h.Storage, h.now)
+	storage, err := h.Storage.resolved()
+	if err != nil {
+		return err
+	}
+	handle, key2, err := openTenant(h.Tenant, storage, h.now)
 	if err != nil {
 		return err
 	}
@@ -226,9 +221,6 @@ func validatePublicURL(s string) error {
 func (h *Handler) Validate() error {
 	if h.Capacity < 0 {
 		return errors.New("anonymous_access: capacity must be positive")
-	}
-	if h.Storage.Type != "bolt" {
-		return fmt.Errorf("anonymous_access: unknown storage %q", h.Storage.Type)
 	}
 	return nil
 }

@@ -78,6 +78,8 @@ func pageFor(status int, err error) pageText {
 		return pageText{"Your session has ended", "Anonymous sessions last a limited time.", "Open the shared link again to continue."}
 	case policy.ErrNoSession:
 		return pageText{"Open the shared link first", "This page is only available through a shared link.", "Open the link you were given to view it."}
+	case policy.ErrStoreUnavailable:
+		return pageText{"Temporarily unavailable", "Shared content cannot be opened right now.", "Please try again in a few seconds."}
 	case policy.ErrOutOfScope:
 		return pageText{"Not shared", "This page is not part of the content that was shared with you.", ""}
 	}

@@ -41,6 +41,8 @@ type denial struct {
 
 func rankOf(err error) int {
 	switch err {
+	case policy.ErrStoreUnavailable:
+		return 6
 	case policy.ErrMethodNotAllowed:
 		return 5
 	case policy.ErrOutOfScope:
@@ -177,6 +179,9 @@ var (
 
 func (h *Handler) denyProtected(w http.ResponseWriter, r *http.Request, err error) {
 	switch err {
+	case policy.ErrStoreUnavailable:
+		setRetryAfter(w, retryStore)
+		h.writeError(w, r, http.StatusServiceUnavailable, err)
 	case policy.ErrMethodNotAllowed:
 		h.deny(w, r, http.StatusMethodNotAllowed, err, metrics.ReasonMethod)
 	case policy.ErrOutOfScope:

@@ -2,8 +2,6 @@ package caddymodule
 
 import (
 	"errors"
-	"fmt"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -11,79 +9,47 @@ import (
 
 	"github.com/anonaccess/caddy-anonymous-access/metrics"
 	"github.com/anonaccess/caddy-anonymous-access/policy"
-	"github.com/anonaccess/caddy-anonymous-access/policy/bolt"
 )
 
 // Shared state outlives any one config: Caddy provisions the new config
 // before cleaning up the old one, so both hold references across a reload
 // and the tenant (its sessions, its cache, its open file) carries over.
-var (
-	tenants   = caddy.NewUsagePool() // tenant key -> *tenantHandle
-	boltFiles = caddy.NewUsagePool() // file path -> *boltFile
-)
+var tenants = caddy.NewUsagePool() // tenant key -> *tenantHandle
 
 func init() {
 	metrics.SetUsageSource(tenantUsage)
 }
 
-// tenantHandle is one tenant's running state and the store it owns.
+// tenantHandle is one tenant's running state and what it holds open.
 type tenantHandle struct {
 	tenant  *policy.Tenant
-	store   *bolt.Store
-	boltKey string
+	release func() error // closes the store and lets go of its file or client
 }
 
 // Destruct closes the tenant when its last handler is cleaned up.
 func (t *tenantHandle) Destruct() error {
 	t.tenant.Close()
-	err := t.store.Close()
-	_, derr := boltFiles.Delete(t.boltKey)
-	return errors.Join(err, derr)
+	return t.release()
 }
 
-type boltFile struct{ db *bolt.DB }
-
-func (b *boltFile) Destruct() error { return b.db.Close() }
-
-// lockTimeout bounds the wait for a state file held by another process.
-const lockTimeout = 5 * time.Second
-
+// openTenant takes the tenant's shared state from the pool, opening it on
+// first use. st must be resolved.
 func openTenant(name string, st *Storage, now func() time.Time) (*tenantHandle, string, error) {
-	if st.Type != "bolt" {
-		return nil, "", fmt.Errorf("anonymous_access: unknown storage %q", st.Type)
-	}
-	path := st.Path
-	if path == "" {
-		path = filepath.Join(caddy.AppDataDir(), "anonymous_access", "state.db")
-	}
-	path, err := filepath.Abs(path)
+	kind, err := st.key()
 	if err != nil {
 		return nil, "", err
 	}
-	key := "bolt:" + path + "|" + name
+	key := kind + "|" + name
 	v, _, err := tenants.LoadOrNew(key, func() (caddy.Destructor, error) {
-		fv, _, err := boltFiles.LoadOrNew(path, func() (caddy.Destructor, error) {
-			db, err := bolt.Open(path, lockTimeout)
-			if err != nil {
-				return nil, err
-			}
-			return &boltFile{db: db}, nil
-		})
+		store, release, err := st.open(name, now)
 		if err != nil {
-			return nil, err
-		}
-		store, err := fv.(*boltFile).db.Tenant(name, now)
-		if err != nil {
-			_, _ = boltFiles.Delete(path)
 			return nil, err
 		}
 		t, err := policy.NewTenant(policy.TenantOptions{Name: name, Store: store, Now: now})
 		if err != nil {
-			_ = store.Close()
-			_, _ = boltFiles.Delete(path)
-			return nil, err
+			return nil, errors.Join(err, release())
 		}
-		return &tenantHandle{tenant: t, store: store, boltKey: path}, nil
+		return &tenantHandle{tenant: t, release: release}, nil
 	})
 	if err != nil {
 		return nil, "", err

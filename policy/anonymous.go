@@ -113,6 +113,9 @@ func (t *Tenant) Authorize(token, method, path string) (*Verified, error) {
 	if t.now().Unix() >= v.exp {
 		return v, ErrExpired
 	}
+	if t.feedDown.Load() {
+		return v, ErrStoreUnavailable
+	}
 	app := t.view.Load().apps[v.Session.App]
 	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != v.Session.Version {
 		return v, ErrRevoked

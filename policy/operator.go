@@ -99,6 +99,9 @@ func (t *Tenant) afterChange(ctx context.Context, id string, endSessions bool) e
 			errs = append(errs, err)
 		}
 	}
+	// The change is stored; an instance that misses the notice rereads
+	// the state when its change feed reconnects.
+	_ = t.notify(ctx)
 	return errors.Join(errs...)
 }
 

@@ -44,6 +44,12 @@ type Tenant struct {
 	view    atomic.Pointer[appView]
 	cache   *ristretto.Cache[string, *Verified]
 	limiter *FailureLimiter
+	// feedDown is set while a shared store's change feed has been down
+	// longer than the grace period: the view may be stale, so live
+	// sessions are refused (fail closed) until it is back.
+	feedDown atomic.Bool
+	stop     context.CancelFunc
+	done     chan struct{}
 
 	mu         sync.Mutex // serialises view rebuilds and registrations
 	registered map[any]*registration
@@ -86,6 +92,10 @@ type TenantOptions struct {
 	FailureWindow   time.Duration
 	// CacheBytes bounds the verified-token cache.
 	CacheBytes int64
+	// FeedGrace is how long live sessions keep working on a view that a
+	// shared store's change feed no longer keeps current. Default
+	// DefaultFeedGrace.
+	FeedGrace time.Duration
 }
 
 // NewTenant opens a tenant on its store.
@@ -124,6 +134,18 @@ func NewTenant(opts TenantOptions) (*Tenant, error) {
 	}
 	t.cfg.Store(&TenantConfig{Capacity: 100, SessionTTL: 15 * time.Minute, RenewalWindow: 12 * time.Hour})
 	t.view.Store(&appView{apps: map[string]*appState{}})
+	t.done = make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	t.stop = stop
+	if w, ok := opts.Store.(Watcher); ok {
+		grace := opts.FeedGrace
+		if grace <= 0 {
+			grace = DefaultFeedGrace
+		}
+		go t.follow(ctx, w, grace)
+	} else {
+		close(t.done)
+	}
 	return t, nil
 }
 
@@ -137,7 +159,11 @@ func (t *Tenant) Issuer() string { return "anonymous-access/" + t.name }
 func (t *Tenant) Config() TenantConfig { return *t.cfg.Load() }
 
 // Close releases the token cache.
-func (t *Tenant) Close() { t.cache.Close() }
+func (t *Tenant) Close() {
+	t.stop()
+	<-t.done
+	t.cache.Close()
+}
 
 // Registration is what one handler instance configures for its tenant:
 // settings, signing key, and provisioned spaces and apps.
