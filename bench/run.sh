@@ -22,7 +22,8 @@
 #   ROUNDS    measured runs per route (default 3); each pair of routes
 #             alternates, in A B B A ... order, to spread drift evenly
 #   WARMUP    unmeasured run per route before the rounds (default 2s)
-#   MODE      storage: bolt (default); redis is reserved for later
+#   MODE      storage: bolt (default), or redis (starts a redis-server of its
+#             own on a free loopback port, appendonly with fsync every second)
 #   PROFILE   1: afterwards, profile the gateway for 5 s under protected
 #             and under redeem load (bench/out/*.pprof, *.top.txt)
 #
@@ -67,8 +68,11 @@ fi
 
 case "$MODE" in
 bolt) ;;
-redis) die "MODE=redis is reserved for the Redis store and not implemented yet" ;;
-*) die "unknown MODE=$MODE (bolt; redis later)" ;;
+redis)
+	command -v redis-server >/dev/null ||
+		die "redis-server is not installed. On Debian/Ubuntu: apt-get install -y redis-server"
+	;;
+*) die "unknown MODE=$MODE (bolt or redis)" ;;
 esac
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/anon-bench.XXXXXX")
@@ -119,6 +123,11 @@ envfor() {
 	echo "HOME=$home XDG_DATA_HOME=$home/data XDG_CONFIG_HOME=$home/config"
 }
 
+# redis_up tells whether the bench's redis-server answers PING.
+redis_up() {
+	[[ $(printf 'PING\r\n' | timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$REDIS_PORT; cat >&3; head -c 7 <&3") == +PONG* ]]
+}
+
 # waitfor CMD... retries CMD for up to 10 s.
 waitfor() {
 	for _ in $(seq 100); do
@@ -140,8 +149,8 @@ waitfor test -s "$TMP/backend.addr" || {
 }
 BACKEND=$(cat "$TMP/backend.addr")
 
-mapfile -t PORTS < <("$TMP/backend" -free-ports 5)
-[[ ${#PORTS[@]} -eq 5 ]] || die "could not find free ports"
+mapfile -t PORTS < <("$TMP/backend" -free-ports 6)
+[[ ${#PORTS[@]} -eq 6 ]] || die "could not find free ports"
 ADMIN_PORT=${PORTS[0]}
 PLAIN_PORT=${PORTS[1]}
 PROTECTED_PORT=${PORTS[2]}
@@ -151,8 +160,22 @@ GATEWAY_ENV="$(envfor gateway) BENCH_ADMIN_PORT=$ADMIN_PORT BENCH_BACKEND=$BACKE
 BENCH_PLAIN_PORT=$PLAIN_PORT BENCH_PROTECTED_PORT=$PROTECTED_PORT
 BENCH_RESPOND_PORT=$RESPOND_PORT BENCH_REDEEM_PORT=$REDEEM_PORT"
 
+STORAGE="bolt $TMP/state.db"
+if [[ $MODE == redis ]]; then
+	REDIS_PORT=${PORTS[5]}
+	mkdir -p "$TMP/redis"
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$TMP/redis" --save "" \
+		--appendonly yes --appendfsync everysec --daemonize no >"$TMP/redis.log" 2>&1 &
+	PIDS+=($!)
+	waitfor redis_up || {
+		cat "$TMP/redis.log" >&2
+		die "redis-server did not start"
+	}
+	STORAGE="redis redis://127.0.0.1:$REDIS_PORT/0"
+fi
+
 # shellcheck disable=SC2046,SC2086
-env $GATEWAY_ENV BENCH_STORAGE="bolt $TMP/state.db" \
+env $GATEWAY_ENV BENCH_STORAGE="$STORAGE" \
 	"$CADDY" run --config "$BENCH/gateway.Caddyfile" --adapter caddyfile >"$TMP/gateway.log" 2>&1 &
 PIDS+=($!)
 GATEWAY_PID=$!
@@ -171,7 +194,7 @@ waitfor gateway_up || {
 # would silently take half the load. Every port must have one listener,
 # ours.
 if command -v ss >/dev/null; then
-	for port in "${BACKEND##*:}" "${PORTS[@]}"; do
+	for port in "${BACKEND##*:}" "${PORTS[@]:0:5}"; do
 		lines=$(ss -Hltnp "sport = :$port")
 		n=$(grep -c . <<<"$lines" || true)
 		if [[ $n -ne 1 ]] || ! grep -Eq "pid=($GATEWAY_PID|$BACKEND_PID)," <<<"$lines"; then

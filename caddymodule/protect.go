@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -202,5 +201,3 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, err e
 	}
 	h.writeError(w, r, status, err)
 }
-
-func contextBackground() context.Context { return context.Background() }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"time"
@@ -84,11 +85,14 @@ func tenantUsage() []metrics.TenantUsage {
 			continue
 		}
 		seen[t.Name()] = true
-		rep, err := t.Capacity(contextBackground())
-		if err != nil {
-			continue
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		rep, err := t.Capacity(ctx)
+		cancel()
+		u := metrics.TenantUsage{Tenant: t.Name(), Capacity: t.Config().Capacity, StoreUp: err == nil && t.FeedConnected()}
+		if err == nil {
+			u.Active = rep.PerApp
 		}
-		out = append(out, metrics.TenantUsage{Tenant: t.Name(), Capacity: rep.Capacity, Active: rep.PerApp})
+		out = append(out, u)
 	}
 	return out
 }

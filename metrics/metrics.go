@@ -60,6 +60,8 @@ var (
 		"Anonymous sessions alive now, by tenant and app.", []string{"tenant", "app"}, nil)
 	capacityDesc = prometheus.NewDesc(namespace+"_capacity",
 		"Maximum concurrent anonymous sessions of the tenant.", []string{"tenant"}, nil)
+	storeUpDesc = prometheus.NewDesc(namespace+"_store_up",
+		"Whether the tenant's state store answers and, for a shared store, its change feed is connected (1) or not (0).", []string{"tenant"}, nil)
 )
 
 // TenantUsage is what the usage collector reads from one tenant at scrape
@@ -68,6 +70,7 @@ type TenantUsage struct {
 	Tenant   string
 	Capacity int
 	Active   map[string]int
+	StoreUp  bool
 }
 
 var (
@@ -88,6 +91,7 @@ type usageCollector struct{}
 func (usageCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- activeDesc
 	ch <- capacityDesc
+	ch <- storeUpDesc
 }
 
 func (usageCollector) Collect(ch chan<- prometheus.Metric) {
@@ -99,6 +103,11 @@ func (usageCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, u := range f() {
 		ch <- prometheus.MustNewConstMetric(capacityDesc, prometheus.GaugeValue, float64(u.Capacity), u.Tenant)
+		up := 0.0
+		if u.StoreUp {
+			up = 1
+		}
+		ch <- prometheus.MustNewConstMetric(storeUpDesc, prometheus.GaugeValue, up, u.Tenant)
 		for app, n := range u.Active {
 			ch <- prometheus.MustNewConstMetric(activeDesc, prometheus.GaugeValue, float64(n), u.Tenant, app)
 		}

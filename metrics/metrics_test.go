@@ -34,7 +34,7 @@ func TestRegisterIsReloadSafe(t *testing.T) {
 
 func TestUsageCollector(t *testing.T) {
 	SetUsageSource(func() []TenantUsage {
-		return []TenantUsage{{Tenant: "acme", Capacity: 50, Active: map[string]int{"market": 7}}}
+		return []TenantUsage{{Tenant: "acme", Capacity: 50, Active: map[string]int{"market": 7}, StoreUp: true}}
 	})
 	defer SetUsageSource(nil)
 	reg := prometheus.NewRegistry()
@@ -48,9 +48,12 @@ caddy_anonymous_access_capacity{tenant="acme"} 50
 # HELP caddy_anonymous_access_sessions_active Anonymous sessions alive now, by tenant and app.
 # TYPE caddy_anonymous_access_sessions_active gauge
 caddy_anonymous_access_sessions_active{app="market",tenant="acme"} 7
+# HELP caddy_anonymous_access_store_up Whether the tenant's state store answers and, for a shared store, its change feed is connected (1) or not (0).
+# TYPE caddy_anonymous_access_store_up gauge
+caddy_anonymous_access_store_up{tenant="acme"} 1
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"caddy_anonymous_access_capacity", "caddy_anonymous_access_sessions_active"); err != nil {
+		"caddy_anonymous_access_capacity", "caddy_anonymous_access_sessions_active", "caddy_anonymous_access_store_up"); err != nil {
 		t.Fatal(err)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
