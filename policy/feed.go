@@ -22,7 +22,10 @@ const feedCheckInterval = 250 * time.Millisecond
 // down longer than grace. It returns when ctx is done.
 func (t *Tenant) follow(ctx context.Context, w Watcher, grace time.Duration) {
 	defer close(t.done)
+	watching := make(chan struct{})
+	defer func() { <-watching }()
 	go func() {
+		defer close(watching)
 		for ctx.Err() == nil {
 			// Every change, and every reconnection, rereads the state: a
 			// reconnected feed may have missed notices.
@@ -41,7 +44,7 @@ func (t *Tenant) follow(ctx context.Context, w Watcher, grace time.Duration) {
 			return
 		case <-tick.C:
 			ok, since := w.Healthy()
-			t.feedDown.Store(!ok && time.Since(since) > grace)
+			t.feedDown.Store(!ok && t.now().Sub(since) > grace)
 		}
 	}
 }
