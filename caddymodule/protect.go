@@ -163,11 +163,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		repl.Set("http.anonymous_access.app", v.Session.App)
 		repl.Set("http.anonymous_access.session", v.Ref)
 	}
-	if v.Session.Kind == policy.KindEmbed {
-		w.Header().Set("Content-Security-Policy", "frame-ancestors "+h.tenant.tenant.FrameAncestors(v.Session.App))
-	} else {
-		w.Header().Set("Content-Security-Policy", "frame-ancestors 'self'")
-	}
+	w.Header().Set("Content-Security-Policy", h.tenant.tenant.FrameAncestors(v))
 	return next.ServeHTTP(w, r)
 }
 

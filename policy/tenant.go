@@ -64,10 +64,10 @@ type appView struct {
 }
 
 type appState struct {
-	rec            AppRecord
-	codeDigest     [32]byte
-	access         Access
-	frameAncestors string
+	rec               AppRecord
+	codeDigest        [32]byte
+	access            Access
+	frameAncestorsCSP string
 }
 
 // Verified is a session token that passed verification, as cached.
@@ -359,7 +359,7 @@ func (t *Tenant) rebuildLocked(ctx context.Context) error {
 		if len(origins) == 0 {
 			origins = cfg.EmbedOrigins
 		}
-		apps[r.ID] = &appState{rec: r, codeDigest: codeDigest(r.Code), access: NewAccess(r.App), frameAncestors: frameAncestors(origins)}
+		apps[r.ID] = &appState{rec: r, codeDigest: codeDigest(r.Code), access: NewAccess(r.App), frameAncestorsCSP: "frame-ancestors " + frameAncestors(origins)}
 	}
 	t.view.Store(&appView{apps: apps, spaces: spaces})
 	return nil
@@ -372,13 +372,18 @@ func frameAncestors(origins []string) string {
 	return "'self' " + strings.Join(origins, " ")
 }
 
-// FrameAncestors returns the CSP frame-ancestors source list for embed
-// sessions of an app.
-func (t *Tenant) FrameAncestors(app string) string {
-	if a := t.view.Load().apps[app]; a != nil {
-		return a.frameAncestors
+// FrameAncestors returns the Content-Security-Policy that says who may
+// frame a session's pages: for an embed session the app's embed origins
+// (or the gateway's), for a link session only the site itself, so a shared
+// link cannot be framed by a page that was not given the embed code.
+func (t *Tenant) FrameAncestors(v *Verified) string {
+	if v.Session.Kind != KindEmbed {
+		return "frame-ancestors 'self'"
 	}
-	return "'none'"
+	if a := t.view.Load().apps[v.Session.App]; a != nil {
+		return a.frameAncestorsCSP
+	}
+	return "frame-ancestors 'none'"
 }
 
 // AllFrameAncestors is the union of every app's embed origins, for the
