@@ -109,6 +109,9 @@ type gatewayConfig struct {
 	// BrokenTransport names a missing client certificate, which makes
 	// reverse_proxy fail to provision after anonymous_access did.
 	BrokenTransport string
+	// RedisURL, when set, keeps the tenant's state in Redis (storage
+	// redis <url>) instead of the bolt file: cluster mode.
+	RedisURL string
 }
 
 type caddyfileData struct {
@@ -224,9 +227,14 @@ func (g *gateway) env() []string {
 }
 
 // waitReady polls until the admin endpoint serves this process's config
-// (its bolt path proves it is ours) and the site answers the landing page.
+// (its bolt path, or with Redis its site address, proves it is ours) and
+// the site answers the landing page.
 func (g *gateway) waitReady(t *testing.T) {
 	t.Helper()
+	ours := []byte(g.bolt)
+	if g.cfg.RedisURL != "" {
+		ours = []byte("http://" + g.site)
+	}
 	ready := func() bool {
 		resp, err := adminClient.Get("http://" + g.admin + "/config/")
 		if err != nil {
@@ -234,7 +242,7 @@ func (g *gateway) waitReady(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(g.bolt)) {
+		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, ours) {
 			return false
 		}
 		resp, err = adminClient.Get("http://" + g.site + "/_anon/open/probe")
