@@ -89,6 +89,10 @@ func (o Options) Universal() (*goredis.UniversalOptions, error) {
 		DialerRetries: 1,
 		// Deadlines of callers' contexts apply to reads and writes too.
 		ContextTimeoutEnabled: true,
+		// RESP2: nothing here uses RESP3's push notifications, and with
+		// RESP3 go-redis peeks the socket for them before every command,
+		// one more system call on the path of every admission.
+		Protocol: 2,
 	}
 	switch {
 	case o.URL != "" && len(o.Addrs) > 0:

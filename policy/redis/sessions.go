@@ -107,22 +107,15 @@ return out
 `)
 
 // AdmitSession implements policy.Store with one server-side script, so
-// admission is exact across any number of gateway instances.
+// admission is exact across any number of gateway instances. Admissions
+// that arrive while others are on their way to the server travel together
+// in one pipeline (see admissions.go); each is still its own atomic script
+// run, in order.
 func (s *Store) AdmitSession(ctx context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
 	if capacity <= 0 {
 		return false, nil
 	}
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	k := s.keys
-	n, err := admitScript.Run(ctx, s.client,
-		[]string{k.sessions, k.appSessions(rec.App), k.sessionApps, k.peak},
-		now.Unix(), capacity, rec.Key[:], rec.App, rec.ExpiresAt, k.appSessionsPrefix,
-	).Int()
-	if err != nil {
-		return false, unavailable(err)
-	}
-	return n == 1, nil
+	return s.admissions.admit(ctx, s, admission{rec: rec, capacity: capacity, now: now})
 }
 
 // EndSessions implements policy.Store.

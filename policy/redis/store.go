@@ -54,6 +54,8 @@ type Store struct {
 	mu        sync.Mutex // guards the feed's health
 	connected bool
 	downSince time.Time
+
+	admissions admissionQueue
 }
 
 // keys are the names of a tenant's keys.
