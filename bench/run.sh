@@ -3,7 +3,7 @@
 # DESIGN.md, measured side by side in one run on one machine:
 #
 #   protected / plain    throughput >= 98 %, p99 within +10 %
-#   redeem    / respond  throughput >= 80 %
+#   redeem    / respond  throughput >= 80 % (embedded store), >= 50 % (redis)
 #
 # where plain is reverse_proxy to a backend, protected the same route
 # behind anonymous_access with a live session, respond a Caddy `respond`
@@ -45,6 +45,9 @@ PROFILE=${PROFILE:-0}
 TARGET_PROTECTED_RPS=0.98
 TARGET_PROTECTED_P99=1.10
 TARGET_REDEEM_RPS=0.80
+if [[ $MODE == redis ]]; then
+	TARGET_REDEEM_RPS=0.50
+fi
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$ROOT/bench"
@@ -482,7 +485,7 @@ row() {
 	echo "| --- | ---: | ---: | ---: | --- |"
 	echo "| protected / plain throughput | $(pct "$prot_rps") | $(rounds plain protected 3) | ≥ 98 % | $(verdict "$prot_rps" $TARGET_PROTECTED_RPS ">=") |"
 	echo "| protected / plain p99 | $p99_delta | $(rounds plain protected 5) | ≤ +10 % | $(verdict "$prot_p99" $TARGET_PROTECTED_P99 "<=") |"
-	echo "| redeem / respond throughput | $(pct "$redeem_rps") | $(rounds respond redeem 3) | ≥ 80 % | $(verdict "$redeem_rps" $TARGET_REDEEM_RPS ">=") |"
+	echo "| redeem / respond throughput | $(pct "$redeem_rps") | $(rounds respond redeem 3) | ≥ $(awk -v t="$TARGET_REDEEM_RPS" 'BEGIN { printf "%d", t * 100 }') % | $(verdict "$redeem_rps" $TARGET_REDEEM_RPS ">=") |"
 	echo "| protected / plain gateway CPU per request | $(pct "$prot_cpu") | $(rounds plain protected 10) | | less noisy than throughput; 100 % = no added cost |"
 	echo "| redeem / respond gateway CPU per request | $(pct "$redeem_cpu") | $(rounds respond redeem 10) | | |"
 	echo
