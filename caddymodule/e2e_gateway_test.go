@@ -21,6 +21,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
 )
 
 // ---------------------------------------------------------------------------
@@ -135,8 +137,8 @@ type gateway struct {
 	accessLog string
 
 	cmd      *exec.Cmd
-	stdout   syncBuffer
-	stderr   syncBuffer
+	stdout   redistest.LogBuffer
+	stderr   redistest.LogBuffer
 	exited   chan struct{}
 	waitErr  error
 	stopOnce sync.Once

@@ -196,23 +196,6 @@ func wantMetric(t *testing.T, samples []sample, name string, labels map[string]s
 // ---------------------------------------------------------------------------
 // Small helpers
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func retryAfter(t *testing.T, r reply) int {
 	t.Helper()
 	v := r.Header.Get("Retry-After")
@@ -266,4 +249,24 @@ func mergeHeaders(hs ...http.Header) http.Header {
 		}
 	}
 	return out
+}
+
+// all sends n requests at once, from n goroutines released together, and
+// returns every reply and error by index.
+func all(n int, send func(i int) (reply, error)) ([]reply, []error) {
+	results := make([]reply, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = send(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results, errs
 }

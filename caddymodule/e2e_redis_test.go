@@ -198,20 +198,9 @@ func TestE2ERedisCapacityExactAcrossInstances(t *testing.T) {
 	form := url.Values{"code": {code}}.Encode()
 	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 
-	results := make([]reply, attempts)
-	errs := make([]error, attempts)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range attempts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i], errs[i] = clients[i%2].send(http.MethodPost, gws[i%2].url("/_anon/open/market"), hdr, form)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results, errs := all(attempts, func(i int) (reply, error) {
+		return clients[i%2].send(http.MethodPost, gws[i%2].url("/_anon/open/market"), hdr, form)
+	})
 
 	var admitted []session
 	perGateway := [2]int{}

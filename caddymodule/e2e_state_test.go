@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -26,20 +25,9 @@ func TestE2ECapacityExact(t *testing.T) {
 	form := url.Values{"code": {code}}.Encode()
 	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 
-	results := make([]reply, attempts)
-	errs := make([]error, attempts)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range attempts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i], errs[i] = c.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
-		}()
-	}
-	close(start)
-	wg.Wait()
+	results, errs := all(attempts, func(i int) (reply, error) {
+		return c.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
+	})
 
 	var admitted []session
 	tokens := map[string]bool{}

@@ -2,7 +2,6 @@ package redis
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -10,10 +9,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
 	goredis "github.com/redis/go-redis/v9"
 )
 
@@ -29,25 +28,7 @@ type redisServer struct {
 	extra  []string
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *syncBuffer
-}
-
-// syncBuffer collects a server's output for failure messages.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	log    *redistest.LogBuffer
 }
 
 // redisBinary finds redis-server. Without it the test is skipped, unless
@@ -124,7 +105,7 @@ func (r *redisServer) start() error {
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--daemonize", "no", "--logfile", "",
 	}
-	r.log = &syncBuffer{}
+	r.log = &redistest.LogBuffer{}
 	args = append(append(r.pre, args...), r.extra...)
 	r.cmd = exec.Command(r.bin, args...)
 	r.cmd.Stdout, r.cmd.Stderr = r.log, r.log

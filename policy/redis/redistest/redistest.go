@@ -40,7 +40,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	log    *logBuffer
+	log    *LogBuffer
 }
 
 // Binary returns the path of redis-server, skipping the test when there is
@@ -174,7 +174,7 @@ func (s *Server) start() error {
 	}, s.extra...)
 	s.mu.Lock()
 	if s.log == nil {
-		s.log = &logBuffer{}
+		s.log = &LogBuffer{}
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -279,19 +279,22 @@ func portBand() (lo, hi int) {
 	return max(1024, hi-12000), hi
 }
 
-// logBuffer collects a server's output for failure messages.
-type logBuffer struct {
+// LogBuffer collects a process's output, safe for concurrent writes, for
+// failure messages and checks of what a process printed.
+type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *logBuffer) String() string {
+// String returns everything written so far.
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
