@@ -1,7 +1,6 @@
 package redis
 
 import (
-	"bufio"
 	"context"
 	"net"
 	"os"
@@ -127,7 +126,7 @@ func (r *redisServer) waitReady() error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
-		if ping(r.Addr()) {
+		if redistest.Ping(r.Addr()) {
 			return nil
 		}
 		select {
@@ -143,21 +142,6 @@ func (r *redisServer) waitReady() error {
 type errString string
 
 func (e errString) Error() string { return string(e) }
-
-// ping speaks just enough RESP to ask whether the server is ready.
-func ping(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(500 * time.Millisecond))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return false
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return err == nil && strings.HasPrefix(line, "+PONG")
-}
 
 // Stop kills the server, as a crash would, and waits for it to go.
 func (r *redisServer) Stop() {

@@ -203,7 +203,7 @@ func waitReady(addr string, exited <-chan struct{}) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
-		if ping(addr) {
+		if Ping(addr) {
 			return nil
 		}
 		select {
@@ -215,8 +215,8 @@ func waitReady(addr string, exited <-chan struct{}) error {
 	return fmt.Errorf("redis-server did not answer PING within %v", readyTimeout)
 }
 
-// ping speaks just enough RESP to ask whether the server is ready.
-func ping(addr string) bool {
+// Ping speaks just enough RESP to ask whether the server at addr is ready.
+func Ping(addr string) bool {
 	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 	if err != nil {
 		return false
