@@ -27,22 +27,13 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// CodeMatches compares a presented access code with the app's in constant
-// time. Both are hashed first so that neither the content nor the length
-// of the real code leaks through timing.
-func CodeMatches(presented, actual string) bool {
-	if actual == "" {
-		return false
-	}
-	return digestMatches(presented, codeDigest(actual), true)
-}
-
 // codeDigest is what an app's code is compared through; the tenant's view
 // keeps it so a redemption hashes only the presented code.
 func codeDigest(code string) [sha256.Size]byte { return sha256.Sum256([]byte(code)) }
 
-// digestMatches compares a presented code with a kept digest in constant
-// time. With ok false (no such app, or it is off) it does the same work
+// digestMatches compares a presented access code with an app's kept
+// digest in constant time; hashing first means neither the content nor
+// the length of the real code leaks through timing. With ok false (no such app, or it is off) it does the same work
 // and fails.
 func digestMatches(presented string, digest [sha256.Size]byte, ok bool) bool {
 	got := sha256.Sum256([]byte(presented))

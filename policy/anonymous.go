@@ -36,6 +36,27 @@ type Opened struct {
 	Location string
 }
 
+// current returns the app of a session if the session still stands: the
+// app is served, on, and at the version the session was started with
+// (turning it off or resetting its code moves the version).
+func (v *appView) current(sess Session) *appState {
+	a := v.apps[sess.App]
+	if a == nil || !a.rec.AnonymousAccess || a.rec.Version != sess.Version {
+		return nil
+	}
+	return a
+}
+
+// checkObject accepts an embed code's object: a clean path, with an
+// optional query, inside the app's scope and not denied.
+func (a *appState) checkObject(object string) error {
+	p, _, _ := strings.Cut(object, "?")
+	if CheckPath(p, "") != nil || strings.ContainsAny(object, "#\\") || !a.access.Covers(p) {
+		return invalid("object", "must be a path inside the app's scope")
+	}
+	return nil
+}
+
 // Redeem checks an access code and starts a session through capacity
 // admission. An unknown app, a wrong code and an app that is off all give
 // ErrDenied, after the same work, so callers learn nothing from which.
@@ -60,9 +81,8 @@ func (t *Tenant) Redeem(ctx context.Context, r Redemption) (Opened, error) {
 	}
 	location := app.rec.Entry
 	if r.Object != "" {
-		p, _, _ := strings.Cut(r.Object, "?")
-		if CheckPath(p, "") != nil || strings.ContainsAny(r.Object, "#\\") || !app.access.Covers(p) {
-			return Opened{}, invalid("object", "must be a path inside the app's scope")
+		if err := app.checkObject(r.Object); err != nil {
+			return Opened{}, err
 		}
 		location = r.Object
 	}
@@ -116,8 +136,8 @@ func (t *Tenant) Authorize(token, method, path string) (*Verified, error) {
 	if t.feedDown.Load() {
 		return v, ErrStoreUnavailable
 	}
-	app := t.view.Load().apps[v.Session.App]
-	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != v.Session.Version {
+	app := t.view.Load().current(v.Session)
+	if app == nil {
 		return v, ErrRevoked
 	}
 	return v, app.access.Allow(method, path)
@@ -156,8 +176,8 @@ func (t *Tenant) Renew(ctx context.Context, token, method, path string) (Opened,
 	if err != nil {
 		return Opened{}, err
 	}
-	app := t.view.Load().apps[old.App]
-	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != old.Version {
+	app := t.view.Load().current(old)
+	if app == nil {
 		return Opened{}, ErrRevoked
 	}
 	if err := app.access.Allow(method, path); err != nil {
@@ -179,8 +199,7 @@ func (t *Tenant) Describe(token string) (SessionInfo, bool) {
 	if err != nil || t.now().Unix() >= v.exp {
 		return SessionInfo{}, false
 	}
-	app := t.view.Load().apps[v.Session.App]
-	if app == nil || !app.rec.AnonymousAccess || app.rec.Version != v.Session.Version {
+	if t.view.Load().current(v.Session) == nil {
 		return SessionInfo{}, false
 	}
 	return SessionInfo{App: v.Session.App, Kind: v.Session.Kind, ExpiresAt: v.Session.ExpiresAt.UTC()}, true

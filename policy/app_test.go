@@ -58,6 +58,12 @@ func TestAppValidate(t *testing.T) {
 	}
 }
 
+// CodeMatches compares a presented code with an app's code as a
+// redemption does.
+func CodeMatches(presented, actual string) bool {
+	return digestMatches(presented, codeDigest(actual), actual != "")
+}
+
 func TestAccessCode(t *testing.T) {
 	a, b := NewAccessCode(), NewAccessCode()
 	if a == b {

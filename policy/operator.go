@@ -124,9 +124,8 @@ func (t *Tenant) EmbedCode(id string, opts LinkOptions) (html, url string, err e
 		return "", "", err
 	}
 	if opts.Object != "" {
-		p, _, _ := strings.Cut(opts.Object, "?")
-		if CheckPath(p, "") != nil || !a.access.Covers(p) {
-			return "", "", invalid("object", "must be a path inside the app's scope")
+		if err := a.checkObject(opts.Object); err != nil {
+			return "", "", err
 		}
 	}
 	cfg := t.cfg.Load()
