@@ -108,15 +108,19 @@ func validateName(field, name string) error {
 	return nil
 }
 
-// Normalize fills defaults: a name from the id, GET and HEAD as methods.
+// Normalize fills defaults (a name from the id, GET and HEAD as methods)
+// and upper-cases methods into a slice of its own, leaving the caller's
+// configuration untouched.
 func (a *App) Normalize() {
 	if a.Name == "" {
 		a.Name = a.ID
 	}
-	if len(a.Methods) == 0 {
-		a.Methods = append([]string(nil), DefaultMethods...)
+	methods := a.Methods
+	if len(methods) == 0 {
+		methods = DefaultMethods
 	}
-	for i, m := range a.Methods {
+	a.Methods = make([]string, len(methods))
+	for i, m := range methods {
 		a.Methods[i] = strings.ToUpper(m)
 	}
 	if a.Scope == nil {

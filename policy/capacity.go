@@ -190,17 +190,16 @@ func (sh *tableShard) enqueue(e expiry) {
 
 // sweep drops expired sessions. Unless forced it only runs when the
 // earliest expiry has come and no other sweep is running.
-func (t *SessionTable) sweep(now int64, force bool) []SessionRecord {
+func (t *SessionTable) sweep(now int64, force bool) {
 	if !force && now < t.nextExp.Load() {
-		return nil
+		return
 	}
 	if force {
 		t.sweepMu.Lock()
 	} else if !t.sweepMu.TryLock() {
-		return nil
+		return
 	}
 	defer t.sweepMu.Unlock()
-	var gone []SessionRecord
 	next := int64(math.MaxInt64)
 	for i := range t.shards {
 		sh := &t.shards[i]
@@ -215,7 +214,6 @@ func (t *SessionTable) sweep(now int64, force bool) []SessionRecord {
 			delete(sh.byKey, e.key)
 			sh.perApp[s.app]--
 			t.live.Add(-1)
-			gone = append(gone, SessionRecord{Key: e.key, App: t.appName(s.app), ExpiresAt: s.exp})
 		}
 		if sh.head > 1024 && sh.head*2 > len(sh.queue) {
 			sh.queue = append(sh.queue[:0:0], sh.queue[sh.head:]...)
@@ -227,7 +225,6 @@ func (t *SessionTable) sweep(now int64, force bool) []SessionRecord {
 		sh.mu.Unlock()
 	}
 	t.nextExp.Store(next)
-	return gone
 }
 
 // EndApp ends every session of an app (turned off or code reset) and
@@ -272,11 +269,6 @@ func (t *SessionTable) Forget(keys []SessionKey) {
 		}
 		sh.mu.Unlock()
 	}
-}
-
-// Expire drops sessions whose expiry is at or before now and returns them.
-func (t *SessionTable) Expire(now time.Time) []SessionRecord {
-	return t.sweep(now.Unix(), true)
 }
 
 // Usage is a snapshot of a tenant's sessions.

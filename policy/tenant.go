@@ -207,19 +207,14 @@ func (t *Tenant) Register(ctx context.Context, registrant any, r Registration) e
 	if err != nil {
 		return err
 	}
-	for _, sp := range r.Spaces {
-		sp.Provisioned = true
+	for _, sp := range reg.spaces {
 		if err := t.store.PutSpace(ctx, sp); err != nil {
 			return err
 		}
 	}
-	for _, a := range reg.apps {
-		rec := AppRecord{App: a, Code: NewAccessCode(), Version: 1}
-		for _, pa := range r.Apps {
-			if pa.ID == a.ID {
-				rec.AnonymousAccess = pa.InitiallyOn
-			}
-		}
+	for _, pa := range r.Apps {
+		rec := AppRecord{App: reg.apps[pa.ID], Code: NewAccessCode(), Version: 1}
+		rec.AnonymousAccess = pa.InitiallyOn
 		if _, err := t.store.EnsureApp(ctx, rec); err != nil {
 			return err
 		}
@@ -278,7 +273,6 @@ func (t *Tenant) validate(ctx context.Context, r Registration) (*registration, e
 	}
 	for _, pa := range r.Apps {
 		a := pa.App
-		a.Methods = slices.Clone(a.Methods)
 		a.Normalize()
 		a.Provisioned = true
 		a.AnonymousAccess = false
