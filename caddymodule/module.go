@@ -170,11 +170,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	handle, key2, err := openTenant(h.Tenant, storage, h.now)
+	handle, poolKey, err := openTenant(h.Tenant, storage, h.now)
 	if err != nil {
 		return err
 	}
-	h.tenant, h.poolKey = handle, key2
+	h.tenant, h.poolKey = handle, poolKey
 
 	cfg := policy.TenantConfig{
 		Capacity:      h.Capacity,
@@ -217,14 +217,6 @@ func validatePublicURL(s string) error {
 	return nil
 }
 
-// Validate checks the configuration after provisioning.
-func (h *Handler) Validate() error {
-	if h.Capacity < 0 {
-		return errors.New("anonymous_access: capacity must be positive")
-	}
-	return nil
-}
-
 // Cleanup releases what Provision took: the handler's registration of its
 // provisioned apps and its reference to the tenant's shared state.
 func (h *Handler) Cleanup() error {
@@ -240,7 +232,6 @@ func (h *Handler) Cleanup() error {
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
-	_ caddy.Validator             = (*Handler)(nil)
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -135,12 +135,9 @@ func (st *Storage) key() (string, error) {
 	return "redis:" + string(b), err
 }
 
-// open opens the tenant's store, and returns what lets go of it.
-func (st *Storage) open(tenant string, now func() time.Time) (policy.Store, func() error, error) {
-	key, err := st.key()
-	if err != nil {
-		return nil, nil, err
-	}
+// open opens the tenant's store in the file or on the client that key
+// (from st.key) names, and returns what lets go of it.
+func (st *Storage) open(key, tenant string, now func() time.Time) (policy.Store, func() error, error) {
 	if st.Type == "bolt" {
 		fv, _, err := boltFiles.LoadOrNew(key, func() (caddy.Destructor, error) {
 			db, err := bolt.Open(st.Path, lockTimeout)

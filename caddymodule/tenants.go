@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -36,13 +37,13 @@ func (t *tenantHandle) Destruct() error {
 // openTenant takes the tenant's shared state from the pool, opening it on
 // first use. st must be resolved.
 func openTenant(name string, st *Storage, now func() time.Time) (*tenantHandle, string, error) {
-	kind, err := st.key()
+	storeKey, err := st.key()
 	if err != nil {
 		return nil, "", err
 	}
-	key := kind + "|" + name
+	key := storeKey + "|" + name
 	v, _, err := tenants.LoadOrNew(key, func() (caddy.Destructor, error) {
-		store, release, err := st.open(name, now)
+		store, release, err := st.open(storeKey, name, now)
 		if err != nil {
 			return nil, err
 		}
@@ -65,15 +66,7 @@ func runningTenants() []*policy.Tenant {
 		out = append(out, v.(*tenantHandle).tenant)
 		return true
 	})
-	slices.SortFunc(out, func(a, b *policy.Tenant) int {
-		switch {
-		case a.Name() < b.Name():
-			return -1
-		case a.Name() > b.Name():
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *policy.Tenant) int { return strings.Compare(a.Name(), b.Name()) })
 	return out
 }
 
