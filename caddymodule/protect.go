@@ -133,28 +133,9 @@ func isPageLoad(r *http.Request) bool {
 }
 
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, v *policy.Verified) error {
-	if r.ContentLength > maxAnonymousBody {
-		h.writeError(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge)
+	if status, err := capBody(r); err != nil {
+		h.writeError(w, r, status, err)
 		return nil
-	}
-	if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-		// A body of unknown length (chunked) is read here, up to the cap,
-		// so that an oversized one is refused before the backend sees
-		// any of it rather than cut off mid-stream.
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
-		if err != nil {
-			h.writeError(w, r, http.StatusBadRequest, errBodyUnreadable)
-			return nil
-		}
-		if len(body) > maxAnonymousBody {
-			h.writeError(w, r, http.StatusRequestEntityTooLarge, errBodyTooLarge)
-			return nil
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
-		r.TransferEncoding = nil
-	} else if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, maxAnonymousBody)
 	}
 	stripSessionCookies(r.Header)
 	r.Header[headerApp] = []string{v.Session.App}
@@ -165,6 +146,30 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	}
 	w.Header().Set("Content-Security-Policy", h.tenant.tenant.FrameAncestors(v))
 	return next.ServeHTTP(w, r)
+}
+
+// capBody refuses an anonymous request body over maxAnonymousBody before
+// the backend sees any of it. A declared length is checked as it is (the
+// server reads no more than it); a body of unknown length (chunked) is
+// read here, up to the cap, rather than cut off mid-stream.
+func capBody(r *http.Request) (int, error) {
+	if r.ContentLength > maxAnonymousBody {
+		return http.StatusRequestEntityTooLarge, errBodyTooLarge
+	}
+	if r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
+		return 0, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
+	if err != nil {
+		return http.StatusBadRequest, errBodyUnreadable
+	}
+	if len(body) > maxAnonymousBody {
+		return http.StatusRequestEntityTooLarge, errBodyTooLarge
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.TransferEncoding = nil
+	return 0, nil
 }
 
 var (
