@@ -9,6 +9,7 @@ import (
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/anonaccess/caddy-anonymous-access/policy/storetest"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 // TestStoreSuite runs the store suite on a standalone server per subtest;
@@ -33,22 +34,10 @@ func TestStoreSuite(t *testing.T) {
 func TestStoreSuiteCluster(t *testing.T) {
 	r := startCluster(t)
 	c := newClient(t, Options{Addrs: []string{r.Addr()}, Cluster: true})
-	n := 0
-	storetest.Run(t, func(t *testing.T) storetest.Backing {
-		n++
-		prefix := fmt.Sprintf("suite%d", n)
-		return storetest.Backing{
-			Open: func(tenant string, _ func() time.Time) policy.Store {
-				st, err := New(c, prefix, tenant)
-				must(t, err)
-				return st
-			},
-			Restart: func() {
-				r.Restart()
-				r.waitClusterOK()
-			},
-		}
-	})
+	storetest.Run(t, sharedBacking(c, func() {
+		r.Restart()
+		r.waitClusterOK()
+	}))
 }
 
 // TestStoreSuiteSentinel runs the suite through a Sentinel-aware client,
@@ -57,19 +46,7 @@ func TestStoreSuiteSentinel(t *testing.T) {
 	master := startRedis(t)
 	sentinel := startSentinel(t, master)
 	c := newClient(t, Options{Addrs: []string{sentinel.Addr()}, MasterName: "main"})
-	n := 0
-	storetest.Run(t, func(t *testing.T) storetest.Backing {
-		n++
-		prefix := fmt.Sprintf("suite%d", n)
-		return storetest.Backing{
-			Open: func(tenant string, _ func() time.Time) policy.Store {
-				st, err := New(c, prefix, tenant)
-				must(t, err)
-				return st
-			},
-			Restart: master.Restart,
-		}
-	})
+	storetest.Run(t, sharedBacking(c, master.Restart))
 }
 
 func TestNewChecksNames(t *testing.T) {
@@ -139,4 +116,22 @@ func sessionRec(n byte, app string, exp time.Time) policy.SessionRecord {
 	var k policy.SessionKey
 	k[0], k[15] = n, 0x5A
 	return policy.SessionRecord{Key: k, App: app, ExpiresAt: exp.Unix()}
+}
+
+// sharedBacking gives each subtest of the suite its own key prefix on one
+// client, for servers that are slow to start and so shared.
+func sharedBacking(c goredis.UniversalClient, restart func()) func(*testing.T) storetest.Backing {
+	n := 0
+	return func(t *testing.T) storetest.Backing {
+		n++
+		prefix := fmt.Sprintf("suite%d", n)
+		return storetest.Backing{
+			Open: func(tenant string, _ func() time.Time) policy.Store {
+				st, err := New(c, prefix, tenant)
+				must(t, err)
+				return st
+			},
+			Restart: restart,
+		}
+	}
 }
