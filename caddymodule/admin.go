@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	"github.com/anonaccess/caddy-anonymous-access/metrics"
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
 
@@ -81,8 +81,11 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 		if err != nil {
 			return apiError(err)
 		}
-		a.logger.Info("anonymous access changed", zap.String("tenant", t.Name()), zap.String("app", app),
-			zap.Bool("anonymous_access", got.AnonymousAccess), zap.String("by", "admin api"))
+		value := "off"
+		if got.AnonymousAccess {
+			value = "on"
+		}
+		t.Record(r.Context(), operatorAudit(r, "set_anonymous_access", got, value))
 		return writeJSON(w, got)
 	case "reset-code":
 		if err := requireMethod(r, http.MethodPost); err != nil {
@@ -92,8 +95,8 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 		if err != nil {
 			return apiError(err)
 		}
-		metrics.CodeResets.WithLabelValues(t.Name(), app).Inc()
-		a.logger.Info("access code reset", zap.String("tenant", t.Name()), zap.String("app", app), zap.String("by", "admin api"))
+		countReset(t.Name(), app)
+		t.Record(r.Context(), operatorAudit(r, "reset_code", got, ""))
 		return writeJSON(w, got)
 	case "link":
 		if err := requireMethod(r, http.MethodGet); err != nil {
@@ -116,6 +119,16 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 		return writeJSON(w, map[string]string{"html": html, "url": u})
 	}
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errNotFound}
+}
+
+// operatorAudit is the audit entry of a change made on the admin
+// endpoint: by the operator, from the admin client's address.
+func operatorAudit(r *http.Request, action string, a policy.App, value string) policy.AuditEntry {
+	from, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		from = r.RemoteAddr
+	}
+	return policy.AuditEntry{Actor: "operator (admin API)", From: from, Action: action, Space: a.Space, App: a.ID, Value: value}
 }
 
 func pickTenant(name string) (*policy.Tenant, error) {
@@ -146,19 +159,7 @@ func requireMethod(r *http.Request, m string) error {
 }
 
 func apiError(err error) error {
-	status := http.StatusInternalServerError
-	var inv *policy.InvalidError
-	switch {
-	case errors.Is(err, policy.ErrUnknownApp), errors.Is(err, policy.ErrUnknownSpace):
-		status = http.StatusNotFound
-	case errors.Is(err, policy.ErrOff), errors.Is(err, policy.ErrNotManaged):
-		status = http.StatusConflict
-	case errors.Is(err, policy.ErrStoreUnavailable):
-		status = http.StatusServiceUnavailable
-	case errors.As(err, &inv):
-		status = http.StatusBadRequest
-	}
-	return caddy.APIError{HTTPStatus: status, Err: err}
+	return caddy.APIError{HTTPStatus: statusOf(err), Err: err}
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {

@@ -51,6 +51,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	    signing_key    <key>
 //	    embed_origins  <origin...>
 //	    public_url     <origin>
+//	    identity jwt {
+//	        hmac_secret <secret>        # or:
+//	        public_key  <pem file>      # RSA, ECDSA or Ed25519
+//	        issuer      <iss>
+//	        audience    <aud>
+//	        user_claim  <claim>         # default sub
+//	    }
+//	    identity header <Name>          # only behind forward_auth
+//	    tenant_admins    <user...>
+//	    analytics_admins <user...>
 //	    space <id> {
 //	        type  managed|shared|personal
 //	        name  <name>
@@ -117,6 +127,12 @@ func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseSpace(d, a, seen)
 		case "app":
 			err = parseApp(d, a, seen)
+		case "identity":
+			err = parseIdentity(d, a)
+		case "tenant_admins":
+			a.TenantAdmins, err = someArgs(d)
+		case "analytics_admins":
+			a.AnalyticsAdmins, err = someArgs(d)
 		default:
 			return d.Errf("unknown subdirective %q", name)
 		}

@@ -114,11 +114,17 @@ type gatewayConfig struct {
 	// RedisURL, when set, keeps the tenant's state in Redis (storage
 	// redis <url>) instead of the bolt file: cluster mode.
 	RedisURL string
+	// IdentityKey names a PEM public key file for identity jwt; without
+	// it the tokens are checked with idpSecret.
+	IdentityKey string
+	// IdentityHeader switches identity to a trusted header.
+	IdentityHeader string
 }
 
 type caddyfileData struct {
 	gatewayConfig
 	Admin, Site, Backend, Bolt, AccessLog string
+	IdentitySecret, IdentityIssuer        string
 }
 
 var caddyfileTemplate = sync.OnceValues(func() (*template.Template, error) {
@@ -201,7 +207,7 @@ func (g *gateway) writeCaddyfile(cfg gatewayConfig) error {
 	var buf bytes.Buffer
 	err = tmpl.Execute(&buf, caddyfileData{
 		gatewayConfig: cfg, Admin: g.admin, Site: g.site, Backend: g.backend.addr(),
-		Bolt: g.bolt, AccessLog: g.accessLog,
+		Bolt: g.bolt, AccessLog: g.accessLog, IdentitySecret: idpSecret, IdentityIssuer: idpIssuer,
 	})
 	if err != nil {
 		return err

@@ -71,8 +71,18 @@ type Handler struct {
 	Spaces []SpaceConfig `json:"spaces,omitempty"`
 	// Apps are provisioned apps, editable only through configuration.
 	Apps []AppConfig `json:"apps,omitempty"`
+	// Identity says how tenant users authenticate to the management API
+	// under {prefix}/api/v1. Without it the management API is off.
+	Identity *Identity `json:"identity,omitempty"`
+	// TenantAdmins are user ids that are tenant admins whatever the
+	// stored role assignments say: the first admins of a new tenant.
+	TenantAdmins []string `json:"tenant_admins,omitempty"`
+	// AnalyticsAdmins are user ids that are analytics admins whatever the
+	// stored role assignments say.
+	AnalyticsAdmins []string `json:"analytics_admins,omitempty"`
 
-	tenant  *tenantHandle
+	identify identifier
+	tenant   *tenantHandle
 	poolKey string
 	logger  *zap.Logger
 	now     func() time.Time
@@ -166,6 +176,16 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 
+	admins, err := h.admins()
+	if err != nil {
+		return err
+	}
+	if h.Identity != nil {
+		if h.identify, err = h.Identity.provision(); err != nil {
+			return fmt.Errorf("anonymous_access: %w", err)
+		}
+	}
+
 	storage, err := h.Storage.resolved()
 	if err != nil {
 		return err
@@ -183,6 +203,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		PublicURL:     publicURL,
 		Prefix:        h.Prefix,
 		EmbedOrigins:  h.EmbedOrigins,
+		Admins:        admins,
+		OnAudit:       h.logAudit,
 	}
 	reg := policy.Registration{Config: cfg, SigningKey: []byte(key)}
 	for _, sp := range h.Spaces {
@@ -204,6 +226,43 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("anonymous_access: %w", err)
 	}
 	return nil
+}
+
+// admins checks the configured admins' user ids.
+func (h *Handler) admins() (policy.Admins, error) {
+	a := policy.Admins{Tenant: map[string]bool{}, Analytics: map[string]bool{}}
+	for _, list := range []struct {
+		field string
+		ids   []string
+		set   map[string]bool
+	}{{"tenant_admins", h.TenantAdmins, a.Tenant}, {"analytics_admins", h.AnalyticsAdmins, a.Analytics}} {
+		for _, id := range list.ids {
+			if err := policy.ValidateUserID(list.field, id); err != nil {
+				return a, fmt.Errorf("anonymous_access: %w", err)
+			}
+			list.set[id] = true
+		}
+	}
+	return a, nil
+}
+
+// logAudit writes every management change to the log as well as to the
+// store's audit log.
+func (h *Handler) logAudit(e policy.AuditEntry, err error) {
+	fields := []zap.Field{
+		zap.String("tenant", h.Tenant), zap.Uint64("id", e.ID), zap.String("actor", e.Actor),
+		zap.String("from", e.From), zap.String("action", e.Action),
+	}
+	for _, f := range []struct{ k, v string }{{"space", e.Space}, {"app", e.App}, {"user", e.User}, {"role", e.Role}, {"value", e.Value}} {
+		if f.v != "" {
+			fields = append(fields, zap.String(f.k, f.v))
+		}
+	}
+	if err != nil {
+		h.logger.Error("audit entry not stored", append(fields, zap.Error(err))...)
+		return
+	}
+	h.logger.Info("audit", fields...)
 }
 
 func validatePublicURL(s string) error {

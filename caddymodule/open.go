@@ -38,6 +38,8 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) error {
 		h.serveOpen(w, r, sub[len("/open/"):])
 	case sub == "/session":
 		h.serveSession(w, r)
+	case strings.HasPrefix(sub, "/api/v1/"):
+		h.serveAPI(w, r, sub[len("/api/v1"):])
 	default:
 		h.writeError(w, r, http.StatusNotFound, errNotFound)
 	}

@@ -233,3 +233,28 @@ func (ac Access) Allow(method, path string) error {
 func (ac Access) Covers(path string) bool {
 	return ac.scope.Match(path) && !ac.deny.Match(path)
 }
+
+// maxUserIDLen bounds user ids, which come from the identity provider.
+const maxUserIDLen = 128
+
+// ValidateUserID checks a tenant user's id as it comes from the identity
+// provider (a subject, an e-mail address, "idp|1234"): 1 to 128 letters,
+// digits and . _ @ + - | :, not starting with a dot and without "..". It
+// appears in paths, the audit log and structured logs, so nothing that
+// could read as a path segment, a separator or a control is let in.
+func ValidateUserID(field, id string) error {
+	if id == "" || len(id) > maxUserIDLen {
+		return invalid(field, "must be 1 to 128 characters")
+	}
+	if id[0] == '.' || strings.Contains(id, "..") {
+		return invalid(field, "must not start with '.' or contain '..'")
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._@+-|:", c) >= 0
+		if !ok {
+			return invalid(field, "must be letters, digits and . _ @ + - | : only")
+		}
+	}
+	return nil
+}

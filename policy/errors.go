@@ -47,6 +47,28 @@ var (
 	// ErrOff means an app link or embed code was asked for while the app's
 	// anonymous access is off.
 	ErrOff = errors.New("anonymous access is off for this app")
+	// ErrAppExists means an app with that id already exists.
+	ErrAppExists = errors.New("an app with this id already exists")
+	// ErrSpaceExists means a space with that id already exists.
+	ErrSpaceExists = errors.New("a space with this id already exists")
+	// ErrRoleExists means a role with that name already exists.
+	ErrRoleExists = errors.New("a role with this name already exists")
+	// ErrUnknownRole means no tenant role has the given name.
+	ErrUnknownRole = errors.New("unknown role")
+	// ErrNotMember means the user is not a member of the space.
+	ErrNotMember = errors.New("not a member of this space")
+	// ErrProvisioned means an app or space comes from the operator's
+	// configuration and can be changed only there (its anonymous access
+	// excepted).
+	ErrProvisioned = errors.New("provisioned in the gateway configuration; change it there")
+	// ErrOwner means the change would take the space's owner away; the
+	// owner is set when the space is created.
+	ErrOwner = errors.New("the space owner is set when the space is created and cannot be changed here")
+	// ErrForbidden means the user is not permitted to do this.
+	ErrForbidden = errors.New("not permitted")
+	// ErrUnauthenticated means the request carries no valid identity.
+	ErrUnauthenticated = errors.New("sign-in required: no valid identity")
+
 	// ErrStoreUnavailable means the store cannot be reached; callers fail
 	// closed.
 	ErrStoreUnavailable = errors.New("state store unavailable")

@@ -39,6 +39,30 @@ type Store interface {
 	EndSessions(ctx context.Context, app string) error
 	// Usage reports the live sessions at now.
 	Usage(ctx context.Context, now time.Time) (Usage, error)
+
+	// CreateSpace stores a new space, or returns ErrSpaceExists when a
+	// space has its id.
+	CreateSpace(ctx context.Context, s Space) error
+	// CreateApp stores a new app, or returns ErrAppExists when an app has
+	// its id.
+	CreateApp(ctx context.Context, rec AppRecord) error
+	// DeleteApp removes an app atomically if check, called on the stored
+	// app, returns nil; it returns ErrUnknownApp when there is none, or
+	// check's error unchanged. check may be called more than once.
+	DeleteApp(ctx context.Context, id string, check func(AppRecord) error) (AppRecord, error)
+	// AccessModel returns the tenant's roles, role assignments and space
+	// members; an empty model when none is stored.
+	AccessModel(ctx context.Context) (AccessModel, error)
+	// UpdateAccessModel applies fn to the stored model atomically and
+	// durably. fn may be called more than once, each time on a fresh copy,
+	// and must only change the model. It returns fn's error unchanged.
+	UpdateAccessModel(ctx context.Context, fn func(*AccessModel) error) (AccessModel, error)
+	// AppendAudit stores an audit entry durably with the next ID of the
+	// tenant, keeping the newest AuditRetention entries, and returns it.
+	AppendAudit(ctx context.Context, e AuditEntry) (AuditEntry, error)
+	// AuditLog returns at most limit entries with an ID below before
+	// (every ID when before is 0), newest first.
+	AuditLog(ctx context.Context, before uint64, limit int) ([]AuditEntry, error)
 }
 
 // Watcher is implemented by stores that several gateway instances share.

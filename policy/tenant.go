@@ -30,6 +30,13 @@ type TenantConfig struct {
 	Prefix string
 	// EmbedOrigins are the default frame-ancestors of embed sessions.
 	EmbedOrigins []string
+	// Admins are the tenant and analytics admins named in the
+	// configuration.
+	Admins Admins
+	// OnAudit is told of every change made through the management API,
+	// with the error of storing its audit entry, so that it also reaches
+	// the structured log. It may be nil.
+	OnAudit func(AuditEntry, error)
 }
 
 // Tenant is the running state of one tenant: its configuration, an

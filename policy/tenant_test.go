@@ -43,7 +43,7 @@ func newFixture(tb testing.TB, capacity int) *fixture {
 func (f *fixture) registration() policy.Registration {
 	return policy.Registration{
 		Config: f.config,
-		Spaces: []policy.Space{{ID: "stats", Name: "Stats", Type: policy.SpaceManaged}, {ID: "team", Name: "Team", Type: policy.SpaceShared}},
+		Spaces: []policy.Space{{ID: "stats", Name: "Stats", Type: policy.SpaceManaged, Owner: "olivia"}, {ID: "team", Name: "Team", Type: policy.SpaceShared}},
 		Apps: []policy.ProvisionedApp{{App: testApp, InitiallyOn: true},
 			{App: policy.App{ID: "notes", Space: "team", Entry: "/notes", Scope: []string{"/notes"}}}},
 	}

@@ -1,0 +1,191 @@
+package policy
+
+import "context"
+
+// AppView is an app as a tenant user sees it, with what they may do with
+// it, so a user interface can leave out what is not permitted.
+type AppView struct {
+	App
+	// Can tells, for each app action, whether the caller may do it.
+	Can map[Action]bool `json:"can"`
+}
+
+// appActions are the actions shown on an app.
+var appActions = []Action{ActSetAnonymousAccess, ActResetCode, ActCopyLink, ActCopyEmbedCode, ActEditApp}
+
+func newAppView(a App, s Subject) AppView {
+	v := AppView{App: a, Can: make(map[Action]bool, len(appActions))}
+	for _, act := range appActions {
+		ok := Allowed(s, act)
+		switch act {
+		case ActCopyLink, ActCopyEmbedCode:
+			ok = ok && a.AnonymousAccess
+		case ActEditApp:
+			ok = ok && !a.Provisioned && (!a.AnonymousAccess || Allowed(s, ActSetAnonymousAccess))
+		}
+		v.Can[act] = ok
+	}
+	return v
+}
+
+// forApp finds an app and checks the caller may do acts on it, in the
+// app's space.
+func (u TenantUser) forApp(ctx context.Context, id string, acts ...Action) (App, Subject, error) {
+	a, err := u.t.App(id)
+	if err != nil {
+		return App{}, Subject{}, err
+	}
+	sp, err := u.t.space(ctx, a.Space)
+	if err != nil {
+		return App{}, Subject{}, err
+	}
+	s, _, err := u.require(ctx, &sp, acts...)
+	return a, s, err
+}
+
+// App returns an app to members of its space and to tenant admins.
+func (u TenantUser) App(ctx context.Context, id string) (AppView, error) {
+	a, s, err := u.forApp(ctx, id, ActViewSpace)
+	if err != nil {
+		return AppView{}, err
+	}
+	return newAppView(a, s), nil
+}
+
+// Publish creates an app in a space. It starts with anonymous access off
+// and its own access code.
+func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, error) {
+	a.Space, a.Provisioned, a.AnonymousAccess = space, false, false
+	a.Normalize()
+	if err := a.Validate(); err != nil {
+		return AppView{}, err
+	}
+	sp, err := u.t.space(ctx, space)
+	if err != nil {
+		return AppView{}, err
+	}
+	s, _, err := u.require(ctx, &sp, ActPublishApp)
+	if err != nil {
+		return AppView{}, err
+	}
+	if err := u.t.store.CreateApp(ctx, AppRecord{App: a, Code: NewAccessCode(), Version: 1}); err != nil {
+		return AppView{}, err
+	}
+	if err := u.t.afterChange(ctx, a.ID, false); err != nil {
+		return AppView{}, err
+	}
+	u.record(ctx, AuditEntry{Action: "publish_app", Space: space, App: a.ID})
+	return newAppView(a, s), nil
+}
+
+// Edit replaces the definition of an app published through the API. The
+// id, space and anonymous-access state stay; while anonymous access is on
+// the change alters what anonymous users reach, so it needs what turning
+// it on needs.
+func (u TenantUser) Edit(ctx context.Context, id string, def App) (AppView, error) {
+	a, s, err := u.forApp(ctx, id, ActEditApp)
+	if err != nil {
+		return AppView{}, err
+	}
+	def.ID, def.Space, def.Provisioned = id, a.Space, false
+	def.Normalize()
+	if err := def.Validate(); err != nil {
+		return AppView{}, err
+	}
+	rec, err := u.t.store.UpdateApp(ctx, id, func(r *AppRecord) error {
+		if r.Provisioned {
+			return ErrProvisioned
+		}
+		if r.AnonymousAccess && !Allowed(s, ActSetAnonymousAccess) {
+			return ErrForbidden
+		}
+		def.AnonymousAccess = r.AnonymousAccess
+		r.App = def
+		return nil
+	})
+	if err != nil {
+		return AppView{}, err
+	}
+	if err := u.t.afterChange(ctx, id, false); err != nil {
+		return AppView{}, err
+	}
+	u.record(ctx, AuditEntry{Action: "edit_app", Space: a.Space, App: id})
+	return newAppView(rec.App, s), nil
+}
+
+// Delete removes an app published through the API and ends its sessions.
+func (u TenantUser) Delete(ctx context.Context, id string) error {
+	a, s, err := u.forApp(ctx, id, ActEditApp)
+	if err != nil {
+		return err
+	}
+	if _, err := u.t.store.DeleteApp(ctx, id, func(r AppRecord) error {
+		if r.Provisioned {
+			return ErrProvisioned
+		}
+		if r.AnonymousAccess && !Allowed(s, ActSetAnonymousAccess) {
+			return ErrForbidden
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := u.t.afterChange(ctx, id, true); err != nil {
+		return err
+	}
+	u.record(ctx, AuditEntry{Action: "delete_app", Space: a.Space, App: id})
+	return nil
+}
+
+// SetAnonymousAccess turns an app's anonymous access on or off, as the
+// sharing dialog's switch and the members view's "Turn off" do.
+func (u TenantUser) SetAnonymousAccess(ctx context.Context, id string, on bool) (AppView, error) {
+	_, s, err := u.forApp(ctx, id, ActSetAnonymousAccess)
+	if err != nil {
+		return AppView{}, err
+	}
+	a, err := u.t.SetAnonymousAccess(ctx, id, on)
+	if err != nil {
+		return AppView{}, err
+	}
+	u.record(ctx, AuditEntry{Action: "set_anonymous_access", Space: a.Space, App: id, Value: onOff(on)})
+	return newAppView(a, s), nil
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// ResetCode gives an app a new access code, killing every old link and
+// embed code.
+func (u TenantUser) ResetCode(ctx context.Context, id string) (AppView, error) {
+	_, s, err := u.forApp(ctx, id, ActResetCode)
+	if err != nil {
+		return AppView{}, err
+	}
+	a, err := u.t.ResetCode(ctx, id)
+	if err != nil {
+		return AppView{}, err
+	}
+	u.record(ctx, AuditEntry{Action: "reset_code", Space: a.Space, App: id})
+	return newAppView(a, s), nil
+}
+
+// Link returns an app's link while its anonymous access is on.
+func (u TenantUser) Link(ctx context.Context, id string) (string, error) {
+	if _, _, err := u.forApp(ctx, id, ActCopyLink); err != nil {
+		return "", err
+	}
+	return u.t.Link(id)
+}
+
+// EmbedCode returns an app's embed code while its anonymous access is on.
+func (u TenantUser) EmbedCode(ctx context.Context, id string, opts LinkOptions) (html, url string, err error) {
+	if _, _, err := u.forApp(ctx, id, ActCopyEmbedCode); err != nil {
+		return "", "", err
+	}
+	return u.t.EmbedCode(id, opts)
+}
