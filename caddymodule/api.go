@@ -104,11 +104,11 @@ func match(method, path string) (*apiRoute, map[string]string, []string) {
 var errNoIdentity = errors.New("the management API is off: the gateway configuration has no identity setting")
 
 var (
-	errNoRoute        = errors.New("no such endpoint")
-	errNotJSON        = errors.New("the request body must be JSON (Content-Type: application/json)")
+	errNoRoute         = errors.New("no such endpoint")
+	errNotJSON         = errors.New("the request body must be JSON (Content-Type: application/json)")
 	errAPIBodyTooLarge = fmt.Errorf("the request body is over %d KiB", maxAPIBody>>10)
-	errMethod         = errors.New("method not allowed on this endpoint")
-	errUnexpectedBody = errors.New("this endpoint takes no request body")
+	errMethod          = errors.New("method not allowed on this endpoint")
+	errUnexpectedBody  = errors.New("this endpoint takes no request body")
 )
 
 // serveAPI serves the management API under {prefix}/api/v1.

@@ -96,6 +96,17 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"app no id":          {"anonymous_access {\n app {\n }\n}", "Testfile:2"},
 		"app scope none":     {"anonymous_access {\n app a {\n  scope\n }\n}", "Testfile:3"},
 		"public_url missing": {"anonymous_access {\n public_url\n}", "Testfile:2"},
+		"identity none":      {"anonymous_access {\n identity\n}", "Testfile:2|identity needs a type"},
+		"identity unknown":   {"anonymous_access {\n identity ldap\n}", "Testfile:2|unknown identity type \"ldap\""},
+		"identity header":    {"anonymous_access {\n identity header\n}", "Testfile:2|header's name"},
+		"identity header 2":  {"anonymous_access {\n identity header A B\n}", "Testfile:2"},
+		"jwt two keys":       {"anonymous_access {\n identity jwt {\n  hmac_secret s\n  public_key k.pem\n  issuer i\n  audience a\n }\n}", "Testfile:7|exactly one of hmac_secret and public_key"},
+		"jwt no key":         {"anonymous_access {\n identity jwt {\n  issuer i\n  audience a\n }\n}", "exactly one of hmac_secret and public_key"},
+		"jwt no issuer":      {"anonymous_access {\n identity jwt {\n  hmac_secret s\n  audience a\n }\n}", "needs issuer and audience"},
+		"jwt unknown":        {"anonymous_access {\n identity jwt {\n  hmac_secret s\n  algorithm HS256\n }\n}", "Testfile:4|unknown subdirective \"algorithm\" in identity jwt"},
+		"jwt duplicate":      {"anonymous_access {\n identity jwt {\n  issuer a\n  issuer b\n }\n}", "Testfile:4|duplicate subdirective \"issuer\""},
+		"identity twice":     {"anonymous_access {\n identity header A\n identity header B\n}", "Testfile:3|duplicate subdirective \"identity\""},
+		"admins none":        {"anonymous_access {\n tenant_admins\n}", "Testfile:2"},
 	}
 	for name, tt := range tests {
 		var h Handler

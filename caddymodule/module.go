@@ -83,9 +83,9 @@ type Handler struct {
 
 	identify identifier
 	tenant   *tenantHandle
-	poolKey string
-	logger  *zap.Logger
-	now     func() time.Time
+	poolKey  string
+	logger   *zap.Logger
+	now      func() time.Time
 }
 
 // SpaceConfig is a provisioned space.

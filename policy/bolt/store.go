@@ -1,5 +1,6 @@
 // Package bolt is the embedded store: one bbolt file holding every tenant's
-// spaces, apps, signing key and live sessions. State changes are fsync'd
+// spaces, apps, signing key, live sessions, roles and members (the access
+// model) and audit log. State changes are fsync'd
 // before they return; live sessions are written behind in small batches.
 package bolt
 
@@ -25,8 +26,10 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketSessions = []byte("sessions")
 	bucketEnded    = []byte("ended")
+	bucketAudit    = []byte("audit")
 	keySigningKey  = []byte("signing_key")
 	keyPeak        = []byte("peak")
+	keyAccessModel = []byte("access_model")
 )
 
 // DB is an open state file. Open it once per process: bbolt holds an
@@ -92,7 +95,7 @@ func (d *DB) Tenant(name string, now func() time.Time) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketApps, bucketSpaces, bucketMeta, bucketSessions, bucketEnded} {
+		for _, b := range [][]byte{bucketApps, bucketSpaces, bucketMeta, bucketSessions, bucketEnded, bucketAudit} {
 			if _, err := tb.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -1,5 +1,5 @@
-// Package redis is the shared store: one tenant's spaces, apps, signing key
-// and live sessions in Redis or Valkey (standalone, Sentinel or Cluster),
+// Package redis is the shared store: one tenant's spaces, apps, signing key,
+// live sessions, access model and audit log in Redis or Valkey (standalone, Sentinel or Cluster),
 // so that several gateway instances share apps, codes and capacity, and a
 // change made on one reaches the others over pub/sub.
 //
@@ -14,6 +14,9 @@
 //	{anonaccess:acme}:sessions:app:X zset  session key of app X, scored by expiry
 //	{anonaccess:acme}:session_apps   set   apps that have live sessions
 //	{anonaccess:acme}:peak           string, the highest live count seen
+//	{anonaccess:acme}:access_model   string, JSON policy.AccessModel
+//	{anonaccess:acme}:audit          zset  "id:JSON policy.AuditEntry", scored by id
+//	{anonaccess:acme}:audit_seq      string, the last audit entry id handed out
 //	{anonaccess:acme}:changes        pub/sub channel of change notices
 //
 // Durability is the server's: run it with appendonly yes and appendfsync
@@ -63,6 +66,7 @@ type keys struct {
 	spaces, apps, signingKey      string
 	sessions, sessionApps, peak   string
 	appSessionsPrefix, changesKey string
+	accessModel, audit, auditSeq  string
 }
 
 func newKeys(prefix, tenant string) keys {
@@ -71,6 +75,7 @@ func newKeys(prefix, tenant string) keys {
 		spaces: base + "spaces", apps: base + "apps", signingKey: base + "signing_key",
 		sessions: base + "sessions", sessionApps: base + "session_apps", peak: base + "peak",
 		appSessionsPrefix: base + "sessions:app:", changesKey: base + "changes",
+		accessModel: base + "access_model", audit: base + "audit", auditSeq: base + "audit_seq",
 	}
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +18,9 @@ type memTenant struct {
 	apps   map[string]policy.AppRecord
 	key    []byte
 	table  *policy.SessionTable
+	model  policy.AccessModel
+	audit  []policy.AuditEntry // oldest first
+	seq    uint64              // the last audit ID handed out
 }
 
 // memBacking is a reference store in memory, used to test the suite
@@ -158,6 +162,83 @@ func (s *memStore) Usage(_ context.Context, now time.Time) (policy.Usage, error)
 		now = now.Add(-time.Second)
 	}
 	return s.table.Usage(now), nil
+}
+
+func (s *memStore) CreateSpace(_ context.Context, sp policy.Space) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.spaces[sp.ID]; ok {
+		return policy.ErrSpaceExists
+	}
+	s.spaces[sp.ID] = sp
+	return nil
+}
+
+func (s *memStore) CreateApp(_ context.Context, rec policy.AppRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.apps[rec.ID]; ok {
+		return policy.ErrAppExists
+	}
+	s.apps[rec.ID] = rec
+	return nil
+}
+
+func (s *memStore) DeleteApp(_ context.Context, id string, check func(policy.AppRecord) error) (policy.AppRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec, ok := s.apps[id]
+	if !ok {
+		return policy.AppRecord{}, policy.ErrUnknownApp
+	}
+	if err := check(rec); err != nil {
+		return policy.AppRecord{}, err
+	}
+	delete(s.apps, id)
+	return rec, nil
+}
+
+// AccessModel and UpdateAccessModel hand out and keep clones, as a store
+// that serialises the model would: nothing a caller holds aliases it.
+func (s *memStore) AccessModel(context.Context) (policy.AccessModel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.model.Clone(), nil
+}
+
+func (s *memStore) UpdateAccessModel(_ context.Context, fn func(*policy.AccessModel) error) (policy.AccessModel, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.model.Clone()
+	if err := fn(&m); err != nil {
+		return policy.AccessModel{}, err
+	}
+	s.model = m.Clone()
+	return m, nil
+}
+
+func (s *memStore) AppendAudit(_ context.Context, e policy.AuditEntry) (policy.AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	e.ID = s.seq
+	s.audit = append(s.audit, e)
+	if n := len(s.audit); n > policy.AuditRetention {
+		s.audit = slices.Delete(s.audit, 0, n-policy.AuditRetention)
+	}
+	return e, nil
+}
+
+func (s *memStore) AuditLog(_ context.Context, before uint64, limit int) ([]policy.AuditEntry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []policy.AuditEntry{}
+	for i := len(s.audit) - 1; i >= 0 && len(out) < limit; i-- {
+		if before == 0 || s.audit[i].ID < before {
+			out = append(out, s.audit[i])
+		}
+	}
+	return out, nil
 }
 
 var _ policy.Store = (*memStore)(nil)

@@ -53,6 +53,16 @@ func Run(t *testing.T, newBacking func(t *testing.T) Backing) {
 		{"UsageEmpty", testUsageEmpty},
 		{"TenantsIsolated", testTenantsIsolated},
 		{"Durable", testDurable},
+		{"Create", testCreate},
+		{"CreateConcurrent", testCreateConcurrent},
+		{"DeleteApp", testDeleteApp},
+		{"DeleteAppConcurrent", testDeleteAppConcurrent},
+		{"AccessModel", testAccessModel},
+		{"AccessModelConcurrent", testAccessModelConcurrent},
+		{"AuditLog", testAuditLog},
+		{"AuditConcurrent", testAuditConcurrent},
+		{"AccessTenantsIsolated", testTenantsIsolatedAccess},
+		{"AccessDurable", testDurableAccess},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
