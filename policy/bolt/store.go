@@ -1,7 +1,7 @@
 // Package bolt is the embedded store: one bbolt file holding every tenant's
-// spaces, apps, signing key, live sessions, roles and members (the access
-// model) and audit log. State changes are fsync'd
-// before they return; live sessions are written behind in small batches.
+// spaces, apps, signing key, live sessions, access model (roles and space
+// members) and audit log. State changes are fsync'd before they return;
+// live sessions are written behind in small batches.
 package bolt
 
 import (

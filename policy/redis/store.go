@@ -1,7 +1,8 @@
 // Package redis is the shared store: one tenant's spaces, apps, signing key,
-// live sessions, access model and audit log in Redis or Valkey (standalone, Sentinel or Cluster),
-// so that several gateway instances share apps, codes and capacity, and a
-// change made on one reaches the others over pub/sub.
+// live sessions, access model and audit log in Redis or Valkey
+// (standalone, Sentinel or Cluster), so that several gateway instances
+// share apps, codes and capacity, and a change made on one reaches the
+// others over pub/sub.
 //
 // Every key of a tenant starts with the Cluster hash tag {prefix:tenant},
 // so a tenant lives in one slot and the multi-key scripts that admit and
