@@ -167,7 +167,9 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, sub string) {
 	}
 	hdr.Set("Content-Type", "application/json")
 	w.WriteHeader(cmp.Or(a.status, http.StatusOK))
-	_ = json.NewEncoder(w).Encode(out)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // embed codes stay readable; the type is JSON
+	_ = enc.Encode(out)
 }
 
 // checkParam refuses malformed ids in the path before anything looks
