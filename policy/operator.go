@@ -149,13 +149,18 @@ type CapacityReport struct {
 	Tenant   string `json:"tenant"`
 	Capacity int    `json:"capacity"`
 	Usage
+	// History is the most live sessions seen in each minute of the last
+	// hour, oldest first, as this gateway instance observed them.
+	History []UsagePoint `json:"history"`
 }
 
 // Capacity reports capacity, live sessions and peak.
 func (t *Tenant) Capacity(ctx context.Context) (CapacityReport, error) {
-	u, err := t.store.Usage(ctx, t.now())
+	now := t.now()
+	u, err := t.store.Usage(ctx, now)
 	if err != nil {
 		return CapacityReport{}, err
 	}
-	return CapacityReport{Tenant: t.name, Capacity: t.cfg.Load().Capacity, Usage: u}, nil
+	t.history.observe(now, u.Active)
+	return CapacityReport{Tenant: t.name, Capacity: t.cfg.Load().Capacity, Usage: u, History: t.history.lastHour(now)}, nil
 }

@@ -57,6 +57,8 @@ type Tenant struct {
 	feedDown atomic.Bool
 	stop     context.CancelFunc
 	done     chan struct{}
+	sampled  chan struct{}
+	history  usageHistory
 
 	mu         sync.Mutex // serialises view rebuilds and registrations
 	registered map[any]*registration
@@ -144,6 +146,8 @@ func NewTenant(opts TenantOptions) (*Tenant, error) {
 	t.done = make(chan struct{})
 	ctx, stop := context.WithCancel(context.Background())
 	t.stop = stop
+	t.sampled = make(chan struct{})
+	go t.sampleUsage(ctx)
 	if w, ok := opts.Store.(Watcher); ok {
 		grace := opts.FeedGrace
 		if grace <= 0 {
@@ -169,6 +173,7 @@ func (t *Tenant) Config() TenantConfig { return *t.cfg.Load() }
 func (t *Tenant) Close() {
 	t.stop()
 	<-t.done
+	<-t.sampled
 	t.cache.Close()
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -214,5 +215,36 @@ func TestResetRacingToggle(t *testing.T) {
 		if r.AnonymousAccess != (err == nil) {
 			t.Fatalf("stored on=%v but redeeming the stored code gives %v", r.AnonymousAccess, err)
 		}
+	}
+}
+
+// TestCapacityHistory checks the last hour of usage: one point per minute
+// with the most sessions seen in it, older minutes dropped.
+func TestCapacityHistory(t *testing.T) {
+	f := newUserFixture(t)
+	ctx := context.Background()
+	rep, err := f.t.Capacity(ctx)
+	must(t, err)
+	if len(rep.History) != 1 || rep.History[0].Active != 0 {
+		t.Fatalf("history at start: %+v", rep.History)
+	}
+	f.open1(t)
+	f.open1(t)
+	f.clock.Advance(10 * time.Second)
+	rep, _ = f.t.Capacity(ctx)
+	if n := len(rep.History); n != 1 || rep.History[0].Active != 2 {
+		t.Fatalf("history after two sessions in the same minute: %+v", rep.History)
+	}
+	f.clock.Advance(30 * time.Minute)
+	f.open1(t)
+	rep, _ = f.t.Capacity(ctx)
+	// The first two sessions have ended (15 minutes); one is live.
+	if n := len(rep.History); n != 2 || rep.History[1].Active != 1 || !rep.History[0].Time.Before(rep.History[1].Time) {
+		t.Fatalf("history half an hour later: %+v", rep.History)
+	}
+	f.clock.Advance(45 * time.Minute)
+	rep, _ = f.t.Capacity(ctx)
+	if n := len(rep.History); n != 2 || rep.History[0].Active != 1 || rep.History[1].Active != 0 {
+		t.Fatalf("history after the first hour passed: %+v", rep.History)
 	}
 }

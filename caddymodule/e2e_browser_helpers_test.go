@@ -1,0 +1,142 @@
+//go:build unix
+
+package caddymodule_test
+
+// Browser tests drive Debian's headless Chromium with chromedp. Each test
+// starts its own browser with a fresh profile; a fresh browser context
+// inside it is like a private window (its own cookies). Screenshots go to
+// $SCREENSHOT_DIR, or .ci/artifacts/screenshots in the repository, where
+// CI keeps them; the README's images are refreshed with
+// SCREENSHOT_DIR=$PWD/docs/screenshots.
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath finds the browser: $CHROMIUM, else chromium on the PATH.
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// newBrowser starts a headless Chromium for t at 1280×800 and returns the
+// context of its first tab. Without Chromium the test is skipped, except
+// under CI, where .ci/run installs it and its absence is a failure.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath()
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium is not installed (apt-get install -y chromium)")
+		}
+		t.Skip("chromium is not installed (apt-get install -y chromium)")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+		chromedp.Env("HOME=" + t.TempDir()),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	// Start the browser now, so that a test's first step is not billed
+	// for it.
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// freshContext opens a tab in a new browser context of the same browser:
+// no cookies or storage shared with other contexts, like a private window.
+func freshContext(t *testing.T, browser context.Context) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Run(ctx); err != nil {
+		t.Fatalf("opening a browser context: %v", err)
+	}
+	return ctx
+}
+
+// browse runs actions in a tab, failing the test with the page's address
+// and text when one fails or 20 seconds pass.
+func browse(t *testing.T, tab context.Context, what string, actions ...chromedp.Action) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(tab, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Run(ctx, actions...); err != nil {
+		var url, text string
+		dctx, dcancel := context.WithTimeout(tab, 3*time.Second)
+		defer dcancel()
+		_ = chromedp.Run(dctx, chromedp.Location(&url), chromedp.Evaluate(`document.body ? document.body.innerText : ""`, &text))
+		if len(text) > 2000 {
+			text = text[:2000]
+		}
+		t.Fatalf("%s: %v\npage %s:\n%s", what, err, url, text)
+	}
+}
+
+// screenshotDir is where screenshots are saved.
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("SCREENSHOT_DIR")
+	if dir == "" {
+		root, err := moduleRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir = filepath.Join(root, ".ci", "artifacts", "screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// screenshot saves the tab's viewport as <name>.png.
+func screenshot(t *testing.T, tab context.Context, name string) {
+	t.Helper()
+	var png []byte
+	browse(t, tab, "screenshot "+name, chromedp.CaptureScreenshot(&png))
+	path := filepath.Join(screenshotDir(t), name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", path)
+}
+
+// pageText returns the visible text of the tab's page.
+func pageText(t *testing.T, tab context.Context) string {
+	t.Helper()
+	var text string
+	browse(t, tab, "reading the page", chromedp.Evaluate(`document.body.innerText`, &text))
+	return strings.TrimSpace(text)
+}
