@@ -119,6 +119,9 @@ type gatewayConfig struct {
 	IdentityKey string
 	// IdentityHeader switches identity to a trusted header.
 	IdentityHeader string
+	// ExtraEmbedOrigins is appended to embed_origins (with a leading
+	// space).
+	ExtraEmbedOrigins string
 }
 
 type caddyfileData struct {

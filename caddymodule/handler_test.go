@@ -180,8 +180,26 @@ func TestExpiryAndReloadStartsNewSession(t *testing.T) {
 	// Past the renewal window nothing renews.
 	f.clock.Advance(13 * time.Hour)
 	w = f.serve(get("/d/market.html", fresh[0], "Sec-Fetch-Dest", "document", "Accept", "text/html"))
-	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "Your session has ended") {
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "Your session has ended") || strings.Contains(w.Body.String(), "Start a new session") {
 		t.Fatalf("after the renewal window: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestSessionEndedPageOffersANewSession: a form sent after the session
+// expired gets the "session ended" page, whose one link loads the page
+// again, and that page load starts a new session.
+func TestSessionEndedPageOffersANewSession(t *testing.T) {
+	f := newHandler(t, 10)
+	c := f.open(t, url.Values{"code": {f.code(t)}})
+	f.clock.Advance(16 * time.Minute)
+	r := get("/d/market.html", c, "Sec-Fetch-Dest", "document", "Accept", "text/html")
+	r.Method = http.MethodPost
+	w := f.serve(r)
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `<a class="button" href="">Start a new session</a>`) {
+		t.Fatalf("a form after expiry: %d %s", w.Code, w.Body)
+	}
+	if w := f.serve(get("/d/market.html", c, "Sec-Fetch-Dest", "document", "Accept", "text/html")); w.Code != 200 || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("the page load the link makes: %d %v", w.Code, w.Result().Cookies())
 	}
 }
 
@@ -204,7 +222,8 @@ func TestReloadAtCapacityIsTurnedAwayPolitely(t *testing.T) {
 	f.clock.Advance(16 * time.Minute)
 	f.open(t, url.Values{"code": {f.code(t)}}) // someone else takes the slot
 	w := f.serve(get("/d/market.html", c, "Sec-Fetch-Dest", "document", "Accept", "text/html"))
-	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), "Too many viewers") {
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != "30" || !strings.Contains(w.Body.String(), "Too many viewers") ||
+		!strings.Contains(w.Body.String(), `data-seconds="30"`) || !strings.Contains(w.Body.String(), `<meta http-equiv="refresh" content="30">`) {
 		t.Fatalf("reload at capacity: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
 	}
 }

@@ -22,6 +22,8 @@ var (
 	landingHTML string
 	//go:embed assets/error.html
 	errorHTML string
+	//go:embed assets/error.js
+	errorJS string
 )
 
 // The landing page and error pages carry their script and style inline and
@@ -31,13 +33,13 @@ var (
 	landingPage []byte
 	landingCSP  string
 	errorPage   = template.Must(template.New("error").Parse(errorHTML))
-	errorCSP    = "default-src 'none'; style-src " + cspHash(pageCSS) + "; base-uri 'none'; form-action 'none'; frame-ancestors "
+	errorCSP    = "default-src 'none'; script-src " + cspHash(errorJS) + "; style-src " + cspHash(pageCSS) + "; base-uri 'none'; form-action 'none'; frame-ancestors "
 )
 
 func init() {
 	landingPage = []byte(strings.NewReplacer("{{CSS}}", pageCSS, "{{JS}}", landingJS).Replace(landingHTML))
 	landingCSP = "default-src 'none'; script-src " + cspHash(landingJS) + "; style-src " + cspHash(pageCSS) +
-		"; form-action 'self'; base-uri 'none'; frame-ancestors "
+		"; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "
 }
 
 func cspHash(s string) string {
@@ -86,6 +88,16 @@ func pageFor(status int, err error) pageText {
 	return pageText{http.StatusText(status), err.Error(), ""}
 }
 
+// retryOf is the Retry-After of a capacity or rate refusal of a GET, for
+// the error page's countdown.
+func retryOf(w http.ResponseWriter, r *http.Request, status int) int {
+	if r.Method != http.MethodGet || (status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests) {
+		return 0
+	}
+	n, _ := strconv.Atoi(w.Header().Get("Retry-After"))
+	return n
+}
+
 // writeError answers with an HTML page for browsers and JSON
 // {"error": "..."} for everything else. err is always a sentinel: it never
 // carries a code, token or session id.
@@ -99,11 +111,19 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, status int,
 		hdr.Set("Content-Security-Policy", errorCSP+h.tenant.tenant.AllFrameAncestors())
 		w.WriteHeader(status)
 		if r.Method != http.MethodHead {
-			p := pageFor(status, err)
 			_ = errorPage.Execute(w, struct {
 				pageText
 				CSS template.CSS
-			}{p, template.CSS(pageCSS)})
+				JS  template.JS
+				// Retry is the countdown, in seconds, before the page
+				// loads itself again; only for a page load (a GET),
+				// which starts a session once there is room.
+				Retry int
+				// Restart offers a page load, which starts a new
+				// session after the old one expired. A page load that
+				// got here already tried, past the renewal window.
+				Restart bool
+			}{pageFor(status, err), template.CSS(pageCSS), template.JS(errorJS), retryOf(w, r, status), err == policy.ErrExpired && !isPageLoad(r)})
 		}
 		return
 	}
