@@ -58,11 +58,8 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check func(policy.AppR
 	var rec policy.AppRecord
 	err := s.update(func(tb *bbolt.Bucket) error {
 		ab := tb.Bucket(bucketApps)
-		v := ab.Get([]byte(id))
-		if v == nil {
-			return policy.ErrUnknownApp
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
+		var err error
+		if rec, err = readApp(ab, id); err != nil {
 			return err
 		}
 		if err := check(rec); err != nil {

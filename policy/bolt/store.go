@@ -183,11 +183,8 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 	var rec policy.AppRecord
 	err := s.update(func(tb *bbolt.Bucket) error {
 		ab := tb.Bucket(bucketApps)
-		v := ab.Get([]byte(id))
-		if v == nil {
-			return policy.ErrUnknownApp
-		}
-		if err := json.Unmarshal(v, &rec); err != nil {
+		var err error
+		if rec, err = readApp(ab, id); err != nil {
 			return err
 		}
 		if err := fn(&rec); err != nil {
@@ -203,6 +200,17 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 		return policy.AppRecord{}, err
 	}
 	return rec, nil
+}
+
+// readApp decodes the stored app id of the apps bucket.
+func readApp(ab *bbolt.Bucket, id string) (policy.AppRecord, error) {
+	var rec policy.AppRecord
+	v := ab.Get([]byte(id))
+	if v == nil {
+		return rec, policy.ErrUnknownApp
+	}
+	err := json.Unmarshal(v, &rec)
+	return rec, err
 }
 
 // SigningKey implements policy.Store.

@@ -82,16 +82,9 @@ func (s *Store) DeleteApp(ctx context.Context, id string, check func(policy.AppR
 		if err := backoff(ctx, attempt); err != nil {
 			return policy.AppRecord{}, unavailable(err)
 		}
-		cur, err := s.client.HGet(ctx, s.keys.apps, id).Result()
-		if errors.Is(err, goredis.Nil) {
-			return policy.AppRecord{}, policy.ErrUnknownApp
-		}
+		cur, rec, err := s.readApp(ctx, id)
 		if err != nil {
-			return policy.AppRecord{}, unavailable(err)
-		}
-		var rec policy.AppRecord
-		if err := json.Unmarshal([]byte(cur), &rec); err != nil {
-			return policy.AppRecord{}, fmt.Errorf("redis: corrupt app %s: %w", id, err)
+			return policy.AppRecord{}, err
 		}
 		if err := check(rec); err != nil {
 			return policy.AppRecord{}, err

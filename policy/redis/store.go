@@ -223,16 +223,9 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 		if err := backoff(ctx, attempt); err != nil {
 			return policy.AppRecord{}, unavailable(err)
 		}
-		cur, err := s.client.HGet(ctx, s.keys.apps, id).Result()
-		if errors.Is(err, goredis.Nil) {
-			return policy.AppRecord{}, policy.ErrUnknownApp
-		}
+		cur, rec, err := s.readApp(ctx, id)
 		if err != nil {
-			return policy.AppRecord{}, unavailable(err)
-		}
-		var rec policy.AppRecord
-		if err := json.Unmarshal([]byte(cur), &rec); err != nil {
-			return policy.AppRecord{}, fmt.Errorf("redis: corrupt app %s: %w", id, err)
+			return policy.AppRecord{}, err
 		}
 		if err := fn(&rec); err != nil {
 			return policy.AppRecord{}, err
@@ -245,6 +238,22 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 			return rec, nil
 		}
 	}
+}
+
+// readApp returns an app's stored JSON and the record it holds.
+func (s *Store) readApp(ctx context.Context, id string) (string, policy.AppRecord, error) {
+	var rec policy.AppRecord
+	cur, err := s.client.HGet(ctx, s.keys.apps, id).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", rec, policy.ErrUnknownApp
+	}
+	if err != nil {
+		return "", rec, unavailable(err)
+	}
+	if err := json.Unmarshal([]byte(cur), &rec); err != nil {
+		return "", rec, fmt.Errorf("redis: corrupt app %s: %w", id, err)
+	}
+	return cur, rec, nil
 }
 
 // swapApp writes next over the app's stored JSON old. It reports false
