@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -134,6 +135,10 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, sub string) {
 		writeAPIError(w, http.StatusNotFound, errNoRoute)
 		return
 	}
+	if crossSite(r) {
+		writeAPIError(w, http.StatusForbidden, errCrossSite)
+		return
+	}
 	for name, v := range params {
 		if err := checkParam(name, v); err != nil {
 			writeAPIError(w, http.StatusBadRequest, err)
@@ -170,6 +175,29 @@ func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, sub string) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // embed codes stay readable; the type is JSON
 	_ = enc.Encode(out)
+}
+
+// errCrossSite refuses a change asked for by another site's page.
+var errCrossSite = errors.New("cross-site requests may not change anything")
+
+// crossSite reports a change (any method but GET and HEAD) sent by a
+// browser from another site's page. Bearer tokens cannot be forged that
+// way, but an identity header set by forward_auth from a cookie can: a
+// form on any site could otherwise reset a code with the user's cookie.
+// Browsers say where a request comes from in Sec-Fetch-Site and Origin.
+func crossSite(r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return false
+	}
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		return err != nil || u.Host != r.Host
+	}
+	return false
 }
 
 // checkParam refuses malformed ids in the path before anything looks

@@ -67,6 +67,19 @@ func TestE2EManagementBadInput(t *testing.T) {
 		"POST", "/spaces", `{"id":"x","type":"shared"}`)
 	wantAPI(t, "text/plain body", r, 415)
 
+	// Another site's page cannot make changes, even with the user's
+	// identity (a cookie behind forward_auth would ride along).
+	for name, hdr := range map[string]http.Header{
+		"Sec-Fetch-Site cross-site": {"Sec-Fetch-Site": {"cross-site"}},
+		"Sec-Fetch-Site same-site":  {"Sec-Fetch-Site": {"same-site"}},
+		"foreign Origin":            {"Origin": {"https://evil.example"}},
+	} {
+		hdr.Set("Authorization", "Bearer "+idpToken(t, "alice", nil))
+		wantAPI(t, name, g.apiWith(t, c, hdr, "POST", "/apps/market/anonymous-access/reset-code", ""), 403)
+	}
+	same := http.Header{"Authorization": {"Bearer " + idpToken(t, "alice", nil)}, "Origin": {"http://" + g.site}, "Sec-Fetch-Site": {"same-origin"}}
+	wantAPI(t, "a same-origin read", g.apiWith(t, c, same, "GET", "/me", ""), 200)
+
 	// Dot segments as sent, without a client library cleaning them.
 	auth := map[string]string{"Authorization": "Bearer " + idpToken(t, "alice", nil)}
 	for _, target := range []string{"/_anon/api/v1/users/../roles", "/_anon/api/v1/spaces/pub/members/./x", "/_anon/api/v1/apps/market/../../roles"} {
