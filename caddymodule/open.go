@@ -40,6 +40,8 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) error {
 		h.serveSession(w, r)
 	case strings.HasPrefix(sub, "/api/v1/"):
 		h.serveAPI(w, r, sub[len("/api/v1"):])
+	case sub == "/ui" || strings.HasPrefix(sub, "/ui/"):
+		h.serveUI(w, r, sub)
 	default:
 		h.writeError(w, r, http.StatusNotFound, errNotFound)
 	}

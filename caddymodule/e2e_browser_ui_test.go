@@ -1,0 +1,333 @@
+//go:build unix
+
+package caddymodule_test
+
+// The tenant users' web UI at /_anon/ui/, driven in headless Chromium
+// against the real Caddy binary, with real signed tokens typed into the
+// sign-in form. Setup that is not what a test is about goes through the
+// management API or the CLI.
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+)
+
+// roleJSON is the part of a role of GET /roles the tests look at.
+type roleJSON struct {
+	Name               string   `json:"name"`
+	PublicLinkCreation string   `json:"public_link_creation"`
+	Users              []string `json:"users"`
+}
+
+const noPermissionReason = "You need the Public link creation permission and the owner or can_manage role in this space to share it."
+
+// TestBrowserSharingDialog: bob (Publishers, can_manage) turns sharing on
+// from the dialog, the link opens the dashboard in a private window, a
+// reset replaces the link, the old one is refused and the new one works.
+func TestBrowserSharingDialog(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	c := newClient(t)
+	uiPublishers(t, g, c)
+	g.mustCLI(t, "disable", "market")
+
+	tab := newBrowser(t)
+	browse(t, tab, "sizing the page for the README", chromedp.EmulateViewport(1280, 800))
+	uiGrantClipboard(t, tab, g.url(""))
+	uiSignIn(t, tab, g, "bob")
+	if text := pageText(t, tab); !strings.Contains(text, "Publishers") || !strings.Contains(text, "Allowed") {
+		t.Fatalf("bob's summary lacks his role or permission:\n%s", text)
+	}
+
+	var on bool
+	browse(t, tab, "opening the sharing dialog",
+		chromedp.Click(button("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(openDialog("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(labelled("Anyone with the link"), chromedp.BySearch),
+		chromedp.Evaluate(`document.querySelector('#share [role=switch]').checked`, &on))
+	if on {
+		t.Fatal("the switch shows on for an app that is off")
+	}
+	browse(t, tab, "turning sharing on", chromedp.Click(labelled("Anyone with the link"), chromedp.BySearch))
+	link := uiWaitValue(t, tab, "App link", "#code=", "")
+	if !strings.HasPrefix(link, g.url("/_anon/open/market#code=")) {
+		t.Fatalf("App link = %q", link)
+	}
+	if embed := uiWaitValue(t, tab, "Embed code", "<iframe", ""); !strings.Contains(embed, "#code="+codeOf(t, link)+"&amp;embed=1") {
+		t.Fatalf("the embed code does not carry the link's code: %s", embed)
+	}
+	var a appJSON
+	decodeJSON(t, g.api(t, c, "bob", "GET", "/apps/market", ""), &a)
+	if !a.AnonymousAccess {
+		t.Fatal("the switch is on but the API says market is off")
+	}
+	screenshot(t, tab, "sharing-dialog")
+
+	browse(t, tab, "copying the link",
+		chromedp.Click(button("Copy link"), chromedp.BySearch),
+		chromedp.WaitVisible(inOpenDialog("*", "Copied"), chromedp.BySearch))
+	if got := uiClipboard(t, tab); got != link {
+		t.Fatalf("clipboard = %q, want the link", got)
+	}
+
+	// Embed options re-fetch the code; the API's refusal of an object
+	// outside the scope shows in the dialog's alert.
+	browse(t, tab, "asking for an object outside the scope",
+		chromedp.SendKeys(labelled("Object path"), "/reports/sales/index.html"+kb.Tab, chromedp.BySearch),
+		chromedp.WaitVisible(`//dialog[@open]//*[@role="alert" and contains(., "inside the app's scope")]`, chromedp.BySearch))
+	browse(t, tab, "asking for another object and size",
+		uiClear("Object path"),
+		chromedp.SendKeys(labelled("Object path"), "/dashboards/market-2024.html"+kb.Tab, chromedp.BySearch),
+		chromedp.SendKeys(labelled("Width"), "800"+kb.Tab, chromedp.BySearch))
+	embed := uiWaitValue(t, tab, "Embed code", `width="800"`, "")
+	if !strings.Contains(embed, "&amp;object=%2Fdashboards%2Fmarket-2024.html") {
+		t.Fatalf("the embed code lacks the object: %s", embed)
+	}
+	if n := uiCountX(t, tab, `//dialog[@open]//*[@role="alert" and normalize-space()!=""]`); n != 0 {
+		t.Error("the alert stayed after a good answer")
+	}
+
+	viewer := freshContext(t, tab)
+	if at := uiOpenLink(t, viewer, link, backendPage(marketEntry)); at != g.url(marketEntry) {
+		t.Fatalf("the link landed on %s, want the entry", at)
+	}
+
+	browse(t, tab, "resetting the access code",
+		chromedp.Click(inOpenDialog("summary", "Settings"), chromedp.BySearch),
+		chromedp.Click(button("Reset access code"), chromedp.BySearch),
+		chromedp.Click(button("Yes, reset the code"), chromedp.BySearch))
+	newLink := uiWaitValue(t, tab, "App link", "#code=", link)
+	if codeOf(t, newLink) == codeOf(t, link) {
+		t.Fatal("the reset kept the code")
+	}
+	uiOpenLink(t, freshContext(t, tab), link, `//h1[normalize-space()="This link is not valid"]`)
+	uiOpenLink(t, freshContext(t, tab), newLink, backendPage(marketEntry))
+}
+
+// TestBrowserNoPermissionNoToggle: dora, can_view without Public link
+// creation, sees why she cannot share, has no switch, no embed code and no
+// reset, and can still copy the link of an app that is on.
+func TestBrowserNoPermissionNoToggle(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	c := newClient(t)
+	wantAPI(t, "dora as can_view", g.api(t, c, "alice", "PUT", "/spaces/stats/members/dora", `{"role":"can_view"}`), 200)
+
+	tab := newBrowser(t)
+	uiGrantClipboard(t, tab, g.url(""))
+	expired := idpToken(t, "dora", func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() })
+	browse(t, tab, "signing in with an expired token",
+		chromedp.Navigate(g.url("/_anon/ui/")),
+		chromedp.SendKeys(labelled("Access token"), expired, chromedp.BySearch),
+		chromedp.Click(button("Sign in"), chromedp.BySearch),
+		chromedp.WaitVisible(`//*[@role="alert" and contains(., "The access token was not accepted")]`, chromedp.BySearch),
+		chromedp.WaitVisible(labelled("Access token"), chromedp.BySearch))
+	uiSignIn(t, tab, g, "dora")
+	browse(t, tab, "opening the sharing dialog",
+		chromedp.WaitVisible(`//dd[@id="me-plc" and normalize-space()="Denied"]`, chromedp.BySearch),
+		chromedp.Click(button("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(openDialog("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(inOpenDialog("p", noPermissionReason), chromedp.BySearch))
+	link := uiWaitValue(t, tab, "App link", "#code=", "")
+	for what, xpath := range map[string]string{
+		"an Anyone with the link switch": labelled("Anyone with the link"),
+		"any switch":                     `//dialog[@open]//input[@role="switch" or @type="checkbox"]`,
+		"Settings":                       inOpenDialog("summary", "Settings"),
+		"Reset access code":              button("Reset access code"),
+		"an embed code":                  labelled("Embed code"),
+		"Copy embed code":                button("Copy embed code"),
+	} {
+		if n := uiCountX(t, tab, xpath); n != 0 {
+			t.Errorf("dora's dialog has %s (%d × %s)", what, n, xpath)
+		}
+	}
+	browse(t, tab, "copying the link",
+		chromedp.Click(button("Copy link"), chromedp.BySearch),
+		chromedp.WaitVisible(inOpenDialog("*", "Copied"), chromedp.BySearch))
+	if got := uiClipboard(t, tab); got != link {
+		t.Fatalf("clipboard = %q, want %q", got, link)
+	}
+}
+
+// TestBrowserMembersTurnOff: bob opens the members of stats, finds
+// "Anonymous access" with Market trends and turns it off.
+func TestBrowserMembersTurnOff(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	c := newClient(t)
+	uiPublishers(t, g, c)
+
+	tab := newBrowser(t)
+	uiSignIn(t, tab, g, "bob")
+	const anonymousRow = `//li[contains(@class,"anonymous") and .//*[normalize-space()="Anonymous access"]]`
+	browse(t, tab, "opening the members of stats",
+		chromedp.Click(`//a[normalize-space()="Members of Public statistics"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//h1[normalize-space()="Public statistics"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//li[.//*[normalize-space()="alice"] and .//*[normalize-space()="Owner"]]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//li[.//*[normalize-space()="bob"] and .//*[normalize-space()="Can manage"]]`, chromedp.BySearch),
+		chromedp.WaitVisible(anonymousRow+`//li[contains(normalize-space(),"Market trends")]`, chromedp.BySearch),
+		chromedp.Click(anonymousRow+button("Turn off Market trends"), chromedp.BySearch),
+		chromedp.WaitNotPresent(button("Turn off Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(`//*[@role="status" and contains(., "Anonymous access to Market trends is off")]`, chromedp.BySearch))
+	screenshot(t, tab, "ui-members")
+	for id, want := range map[string]bool{"market": false, "sales": true} {
+		var a appJSON
+		decodeJSON(t, g.api(t, c, "bob", "GET", "/apps/"+id, ""), &a)
+		if a.AnonymousAccess != want {
+			t.Errorf("%s: anonymous_access = %v, want %v", id, a.AnonymousAccess, want)
+		}
+	}
+}
+
+// TestBrowserAdministration: alice sets Public link creation on User
+// Default, creates and assigns a role, and sees capacity, the chart and
+// the audit log.
+func TestBrowserAdministration(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	c := newClient(t)
+	for _, app := range []string{"market", "sales", "ops"} {
+		g.open(t, newClient(t), app, g.link(t, app))
+	}
+	uiPublishers(t, g, c) // so that the audit log has entries
+
+	tab := newBrowser(t)
+	browse(t, tab, "sizing the page for the README", chromedp.EmulateViewport(1280, 800))
+	uiSignIn(t, tab, g, "alice")
+	browse(t, tab, "opening Administration",
+		chromedp.Click(`//nav//a[normalize-space()="Administration"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//h1[normalize-space()="Administration"]`, chromedp.BySearch))
+	screenshot(t, tab, "ui-administration")
+	uiChoose(t, tab, "Public link creation for User Default", "allowed")
+	browse(t, tab, "saving User Default", chromedp.WaitVisible(
+		`//*[@role="status" and normalize-space()="Saved: Public link creation is Allowed for User Default."]`, chromedp.BySearch))
+	var roles []roleJSON
+	decodeJSON(t, g.api(t, c, "alice", "GET", "/roles", ""), &roles)
+	if roles[0].Name != "User Default" || roles[0].PublicLinkCreation != "allowed" {
+		t.Fatalf("User Default after the UI set it: %+v", roles[0])
+	}
+
+	browse(t, tab, "creating a role",
+		chromedp.SendKeys(labelled("Name"), "Analysts", chromedp.BySearch),
+		chromedp.SendKeys(labelled("Description"), "Read the dashboards", chromedp.BySearch))
+	uiChoose(t, tab, "Public link creation", "allowed")
+	browse(t, tab, "creating a role",
+		chromedp.Click(button("Create role"), chromedp.BySearch),
+		chromedp.WaitVisible(`//table//th[normalize-space()="Analysts"]`, chromedp.BySearch),
+		chromedp.SendKeys(labelled("User id"), "erin", chromedp.BySearch),
+		chromedp.Click(labelled("Analysts"), chromedp.BySearch),
+		chromedp.Click(button("Save roles"), chromedp.BySearch),
+		chromedp.WaitVisible(`//*[@role="status" and normalize-space()="Saved: erin has Analysts."]`, chromedp.BySearch))
+	decodeJSON(t, g.api(t, c, "alice", "GET", "/roles", ""), &roles)
+	i := slices.IndexFunc(roles, func(r roleJSON) bool { return r.Name == "Analysts" })
+	if i < 0 || roles[i].PublicLinkCreation != "allowed" || strings.Join(roles[i].Users, ",") != "erin" {
+		t.Fatalf("the role created in the UI is not in GET /roles as made: %+v", roles)
+	}
+
+	// A reload keeps the sign-in (the token is in sessionStorage) and
+	// shows the audit log with the changes just made.
+	var stats map[string]string
+	var chart string
+	browse(t, tab, "reading capacity and the audit log",
+		chromedp.Reload(),
+		chromedp.WaitVisible(`//h1[normalize-space()="Administration"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//section[@id="capacity"]//*[name()="svg" and @role="img"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//section[@id="audit"]//td[normalize-space()="Created a role"]`, chromedp.BySearch),
+		chromedp.Evaluate(`Object.fromEntries([...document.querySelectorAll('#capacity .stat')]
+			.map((s) => [s.querySelector('dt').textContent, s.querySelector('dd').textContent]))`, &stats),
+		chromedp.AttributeValue(`#capacity svg[role=img]`, "aria-label", &chart, nil, chromedp.ByQuery))
+	if stats["Capacity"] != "100" || stats["Active now"] != "3" || stats["Peak"] != "3" {
+		t.Errorf("capacity numbers: %v, want capacity 100, 3 active, peak 3", stats)
+	}
+	if !strings.HasPrefix(chart, "Active anonymous sessions over the last hour") || !strings.Contains(chart, "now 3") {
+		t.Errorf("chart label = %q", chart)
+	}
+	if n := uiCount(t, tab, "#audit tbody tr"); n < 6 {
+		t.Errorf("the audit log shows %d rows, want the 6 changes made", n)
+	}
+	browse(t, tab, "scrolling to capacity",
+		chromedp.Evaluate(`document.getElementById('capacity').scrollIntoView({ block: 'start' })`, nil))
+	screenshot(t, tab, "capacity")
+}
+
+// TestBrowserMobileLayout: at 390×844 the apps page and the sharing dialog
+// fit the width, and every control has an accessible name.
+func TestBrowserMobileLayout(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	uiPublishers(t, g, newClient(t))
+
+	tab := newBrowser(t)
+	browse(t, tab, "emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	uiSignIn(t, tab, g, "bob")
+	browse(t, tab, "listing apps", chromedp.WaitVisible(button("Share Sales report"), chromedp.BySearch))
+	uiCheckLayout(t, tab, "apps page")
+	browse(t, tab, "opening the sharing dialog",
+		chromedp.Click(button("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(openDialog("Share Market trends"), chromedp.BySearch))
+	uiWaitValue(t, tab, "Embed code", "<iframe", "")
+	uiWaitValue(t, tab, "App link", "#code=", "")
+	browse(t, tab, "opening Settings", chromedp.Click(inOpenDialog("summary", "Settings"), chromedp.BySearch),
+		chromedp.WaitVisible(button("Reset access code"), chromedp.BySearch))
+	uiCheckLayout(t, tab, "sharing dialog")
+	browse(t, tab, "scrolling to the top of the dialog", chromedp.ScrollIntoView("#share-title", chromedp.ByQuery))
+	screenshot(t, tab, "sharing-dialog-mobile")
+}
+
+// TestBrowserShareKeyboard: the Share button opens the dialog with Enter,
+// focus moves into it, Space works the switch, Escape closes it and focus
+// returns to the Share button.
+func TestBrowserShareKeyboard(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	c := newClient(t)
+	uiPublishers(t, g, c)
+
+	tab := newBrowser(t)
+	uiSignIn(t, tab, g, "bob")
+	var inside, back bool
+	browse(t, tab, "opening the dialog with Enter",
+		chromedp.Focus(button("Share Market trends"), chromedp.BySearch),
+		chromedp.KeyEvent("\r"),
+		chromedp.WaitVisible(openDialog("Share Market trends"), chromedp.BySearch),
+		chromedp.Evaluate(`document.getElementById('share').contains(document.activeElement)`, &inside))
+	if !inside {
+		t.Fatal("focus did not move into the dialog")
+	}
+	browse(t, tab, "turning sharing off with Space",
+		chromedp.Focus(labelled("Anyone with the link"), chromedp.BySearch),
+		chromedp.KeyEvent(" "),
+		chromedp.WaitVisible(`//dialog[@open]//*[@role="status" and starts-with(normalize-space(), "Sharing is off")]`, chromedp.BySearch))
+	var a appJSON
+	decodeJSON(t, g.api(t, c, "bob", "GET", "/apps/market", ""), &a)
+	if a.AnonymousAccess {
+		t.Fatal("Space on the switch did not turn market off")
+	}
+	browse(t, tab, "closing with Escape",
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotPresent(`//dialog[@open]`, chromedp.BySearch),
+		chromedp.Poll(`document.activeElement === document.querySelector('button[aria-label="Share Market trends"]')`, &back),
+		chromedp.WaitVisible(`//li[.//button[@aria-label="Share Market trends"]]//*[normalize-space()="Members only"]`, chromedp.BySearch))
+}
+
+// TestBrowserHeaderIdentity: behind forward_auth (identity header) there
+// is no sign-in form and no Sign out: the header names the user. The test
+// sets the header as the proxy in front would.
+func TestBrowserHeaderIdentity(t *testing.T) {
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{IdentityHeader: "Remote-User"})
+	wantAPI(t, "dora as can_view", g.apiWith(t, newClient(t), http.Header{"Remote-User": {"alice"}},
+		"PUT", "/spaces/stats/members/dora", `{"role":"can_view"}`), 200)
+
+	tab := newBrowser(t)
+	browse(t, tab, "opening the UI as dora",
+		network.SetExtraHTTPHeaders(network.Headers{"Remote-User": "dora"}),
+		chromedp.Navigate(g.url("/_anon/ui/")),
+		chromedp.WaitVisible(`//dd[@id="me-user" and normalize-space()="dora"]`, chromedp.BySearch),
+		chromedp.WaitVisible(button("Share Market trends"), chromedp.BySearch))
+	if n := uiVisibleX(t, tab, labelled("Access token")+` | `+button("Sign out")); n != 0 {
+		t.Errorf("header identity shows a sign-in form or Sign out (%d)", n)
+	}
+}
