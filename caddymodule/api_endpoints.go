@@ -44,9 +44,10 @@ func (h *Handler) apiCreateRole(a *apiRequest) (any, error) {
 	return roleOf(a, b.Name)
 }
 
-// roleBody changes a custom role; its name is in the path.
+// roleBody changes a custom role, named in the path; a field left out
+// stays as it is.
 type roleBody struct {
-	Description        string       `json:"description"`
+	Description        *string      `json:"description"`
 	PublicLinkCreation policy.Grant `json:"public_link_creation"`
 }
 
@@ -56,7 +57,7 @@ func (h *Handler) apiUpdateRole(a *apiRequest) (any, error) {
 		return nil, err
 	}
 	name := a.params["role"]
-	if err := a.user.UpdateRole(a.r.Context(), policy.Role{Name: name, Description: b.Description, PublicLinkCreation: b.PublicLinkCreation}); err != nil {
+	if _, err := a.user.UpdateRole(a.r.Context(), name, policy.RoleChange{Description: b.Description, PublicLinkCreation: b.PublicLinkCreation}); err != nil {
 		return nil, err
 	}
 	return roleOf(a, name)

@@ -16,6 +16,17 @@ type LinkOptions struct {
 	Width, Height string
 }
 
+// Validate checks the iframe's size: empty (the default), or a whole
+// number of pixels or a percentage from 1 to 10000.
+func (o LinkOptions) Validate() error {
+	for _, f := range []struct{ name, v string }{{"width", o.Width}, {"height", o.Height}} {
+		if f.v != "" && cssLength(f.v, "") == "" {
+			return invalid(f.name, "must be a number of pixels or a percentage, such as 800 or 100%")
+		}
+	}
+	return nil
+}
+
 // OpenPath is the path of an app's landing page under the gateway prefix.
 func OpenPath(prefix, app string) string { return prefix + "/open/" + app }
 

@@ -119,6 +119,9 @@ func (t *Tenant) Link(id string) (string, error) {
 // EmbedCode returns an app's embed code (an iframe snippet) and the URL
 // inside it. It exists only while the app's anonymous access is on.
 func (t *Tenant) EmbedCode(id string, opts LinkOptions) (html, url string, err error) {
+	if err := opts.Validate(); err != nil {
+		return "", "", err
+	}
 	a, err := t.liveApp(id)
 	if err != nil {
 		return "", "", err

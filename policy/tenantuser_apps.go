@@ -13,11 +13,16 @@ type AppView struct {
 // appActions are the actions shown on an app.
 var appActions = []Action{ActSetAnonymousAccess, ActResetCode, ActCopyLink, ActCopyEmbedCode, ActEditApp}
 
-func newAppView(a App, s Subject) AppView {
+// newAppView says what s may do with a, an app of sp: copying only while
+// it is on, turning it on only in a managed space, editing only what the
+// API published.
+func newAppView(a App, sp Space, s Subject) AppView {
 	v := AppView{App: a, Can: make(map[Action]bool, len(appActions))}
 	for _, act := range appActions {
 		ok := Allowed(s, act)
 		switch act {
+		case ActSetAnonymousAccess:
+			ok = ok && (sp.Type == SpaceManaged || a.AnonymousAccess)
 		case ActCopyLink, ActCopyEmbedCode:
 			ok = ok && a.AnonymousAccess
 		case ActEditApp:
@@ -30,26 +35,26 @@ func newAppView(a App, s Subject) AppView {
 
 // forApp finds an app and checks the caller may do acts on it, in the
 // app's space.
-func (u TenantUser) forApp(ctx context.Context, id string, acts ...Action) (App, Subject, error) {
+func (u TenantUser) forApp(ctx context.Context, id string, acts ...Action) (App, Space, Subject, error) {
 	a, err := u.t.App(id)
 	if err != nil {
-		return App{}, Subject{}, err
+		return App{}, Space{}, Subject{}, err
 	}
 	sp, err := u.t.space(ctx, a.Space)
 	if err != nil {
-		return App{}, Subject{}, err
+		return App{}, Space{}, Subject{}, err
 	}
 	s, _, err := u.require(ctx, &sp, acts...)
-	return a, s, err
+	return a, sp, s, err
 }
 
 // App returns an app to members of its space and to tenant admins.
 func (u TenantUser) App(ctx context.Context, id string) (AppView, error) {
-	a, s, err := u.forApp(ctx, id, ActViewSpace)
+	a, sp, s, err := u.forApp(ctx, id, ActViewSpace)
 	if err != nil {
 		return AppView{}, err
 	}
-	return newAppView(a, s), nil
+	return newAppView(a, sp, s), nil
 }
 
 // Publish creates an app in a space. It starts with anonymous access off
@@ -75,7 +80,7 @@ func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, 
 		return AppView{}, err
 	}
 	u.record(ctx, AuditEntry{Action: "publish_app", Space: space, App: a.ID})
-	return newAppView(a, s), nil
+	return newAppView(a, sp, s), nil
 }
 
 // Edit replaces the definition of an app published through the API. The
@@ -83,7 +88,7 @@ func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, 
 // the change alters what anonymous users reach, so it needs what turning
 // it on needs.
 func (u TenantUser) Edit(ctx context.Context, id string, def App) (AppView, error) {
-	a, s, err := u.forApp(ctx, id, ActEditApp)
+	a, sp, s, err := u.forApp(ctx, id, ActEditApp)
 	if err != nil {
 		return AppView{}, err
 	}
@@ -110,12 +115,12 @@ func (u TenantUser) Edit(ctx context.Context, id string, def App) (AppView, erro
 		return AppView{}, err
 	}
 	u.record(ctx, AuditEntry{Action: "edit_app", Space: a.Space, App: id})
-	return newAppView(rec.App, s), nil
+	return newAppView(rec.App, sp, s), nil
 }
 
 // Delete removes an app published through the API and ends its sessions.
 func (u TenantUser) Delete(ctx context.Context, id string) error {
-	a, s, err := u.forApp(ctx, id, ActEditApp)
+	a, _, s, err := u.forApp(ctx, id, ActEditApp)
 	if err != nil {
 		return err
 	}
@@ -140,7 +145,7 @@ func (u TenantUser) Delete(ctx context.Context, id string) error {
 // SetAnonymousAccess turns an app's anonymous access on or off, as the
 // sharing dialog's switch and the members view's "Turn off" do.
 func (u TenantUser) SetAnonymousAccess(ctx context.Context, id string, on bool) (AppView, error) {
-	_, s, err := u.forApp(ctx, id, ActSetAnonymousAccess)
+	_, sp, s, err := u.forApp(ctx, id, ActSetAnonymousAccess)
 	if err != nil {
 		return AppView{}, err
 	}
@@ -149,7 +154,7 @@ func (u TenantUser) SetAnonymousAccess(ctx context.Context, id string, on bool) 
 		return AppView{}, err
 	}
 	u.record(ctx, AuditEntry{Action: "set_anonymous_access", Space: a.Space, App: id, Value: onOff(on)})
-	return newAppView(a, s), nil
+	return newAppView(a, sp, s), nil
 }
 
 func onOff(on bool) string {
@@ -162,7 +167,7 @@ func onOff(on bool) string {
 // ResetCode gives an app a new access code, killing every old link and
 // embed code.
 func (u TenantUser) ResetCode(ctx context.Context, id string) (AppView, error) {
-	_, s, err := u.forApp(ctx, id, ActResetCode)
+	_, sp, s, err := u.forApp(ctx, id, ActResetCode)
 	if err != nil {
 		return AppView{}, err
 	}
@@ -171,12 +176,12 @@ func (u TenantUser) ResetCode(ctx context.Context, id string) (AppView, error) {
 		return AppView{}, err
 	}
 	u.record(ctx, AuditEntry{Action: "reset_code", Space: a.Space, App: id})
-	return newAppView(a, s), nil
+	return newAppView(a, sp, s), nil
 }
 
 // Link returns an app's link while its anonymous access is on.
 func (u TenantUser) Link(ctx context.Context, id string) (string, error) {
-	if _, _, err := u.forApp(ctx, id, ActCopyLink); err != nil {
+	if _, _, _, err := u.forApp(ctx, id, ActCopyLink); err != nil {
 		return "", err
 	}
 	return u.t.Link(id)
@@ -184,7 +189,7 @@ func (u TenantUser) Link(ctx context.Context, id string) (string, error) {
 
 // EmbedCode returns an app's embed code while its anonymous access is on.
 func (u TenantUser) EmbedCode(ctx context.Context, id string, opts LinkOptions) (html, url string, err error) {
-	if _, _, err := u.forApp(ctx, id, ActCopyEmbedCode); err != nil {
+	if _, _, _, err := u.forApp(ctx, id, ActCopyEmbedCode); err != nil {
 		return "", "", err
 	}
 	return u.t.EmbedCode(id, opts)

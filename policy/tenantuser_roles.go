@@ -130,26 +130,44 @@ func (u TenantUser) CreateRole(ctx context.Context, r Role) error {
 	return nil
 }
 
-// UpdateRole changes a custom role's description and Public link
-// creation.
-func (u TenantUser) UpdateRole(ctx context.Context, r Role) error {
-	if err := checkRole(&r); err != nil {
-		return err
+// RoleChange is a change of a custom role: what is nil or empty stays.
+type RoleChange struct {
+	Description        *string
+	PublicLinkCreation Grant
+}
+
+// UpdateRole changes a custom role's description or Public link creation.
+func (u TenantUser) UpdateRole(ctx context.Context, name string, c RoleChange) (Role, error) {
+	if c.PublicLinkCreation != "" && !c.PublicLinkCreation.Valid() {
+		return Role{}, invalid("public_link_creation", `must be "allowed" or "denied"`)
+	}
+	if c.Description != nil {
+		if err := validateName("description", *c.Description); err != nil {
+			return Role{}, err
+		}
 	}
 	if _, _, err := u.require(ctx, nil, ActManageRoles); err != nil {
-		return err
+		return Role{}, err
 	}
+	var r Role
 	if _, err := u.t.updateAccess(ctx, func(m *AccessModel) error {
-		if _, ok := m.Roles[r.Name]; !ok {
+		var ok bool
+		if r, ok = m.Roles[name]; !ok {
 			return ErrUnknownRole
 		}
-		m.Roles[r.Name] = r
+		if c.Description != nil {
+			r.Description = *c.Description
+		}
+		if c.PublicLinkCreation != "" {
+			r.PublicLinkCreation = c.PublicLinkCreation
+		}
+		m.Roles[name] = r
 		return nil
 	}); err != nil {
-		return err
+		return Role{}, err
 	}
-	u.record(ctx, AuditEntry{Action: "set_public_link_creation", Role: r.Name, Value: string(r.PublicLinkCreation)})
-	return nil
+	u.record(ctx, AuditEntry{Action: "update_role", Role: name, Value: string(r.PublicLinkCreation)})
+	return r, nil
 }
 
 func checkRole(r *Role) error {

@@ -69,7 +69,7 @@ func (u TenantUser) Spaces(ctx context.Context) ([]SpaceView, error) {
 		v := SpaceView{Space: sp, Role: s.SpaceRole, Apps: []AppView{}}
 		for _, a := range apps {
 			if a.Space == sp.ID {
-				v.Apps = append(v.Apps, newAppView(a, s))
+				v.Apps = append(v.Apps, newAppView(a, sp, s))
 			}
 		}
 		out = append(out, v)

@@ -248,3 +248,46 @@ func TestCapacityHistory(t *testing.T) {
 		t.Fatalf("history after the first hour passed: %+v", rep.History)
 	}
 }
+
+// TestTenantUserDetails: what the sharing dialog relies on beyond the
+// matrix.
+func TestTenantUserDetails(t *testing.T) {
+	f := newUserFixture(t)
+	ctx := context.Background()
+	alice, olivia := f.as("alice"), f.as("olivia")
+	must(t, alice.SetUserDefault(ctx, policy.GrantAllowed))
+
+	// An app in a shared space cannot be turned on, and says so.
+	_, err := alice.CreateSpace(ctx, policy.Space{ID: "lab", Type: policy.SpaceShared})
+	must(t, err)
+	v, err := alice.Publish(ctx, "lab", policy.App{ID: "lab-app", Entry: "/lab/", Scope: []string{"/lab/*"}})
+	must(t, err)
+	if v.Can[policy.ActSetAnonymousAccess] || !v.Can[policy.ActEditApp] {
+		t.Fatalf("can on an app of a shared space: %v", v.Can)
+	}
+	_, err = alice.SetAnonymousAccess(ctx, "lab-app", true)
+	wantErr(t, "turning on in a shared space", err, policy.ErrNotManaged)
+	if v, _ := olivia.App(ctx, "market"); !v.Can[policy.ActSetAnonymousAccess] || !v.Can[policy.ActCopyEmbedCode] || v.Can[policy.ActEditApp] {
+		t.Fatalf("can on a provisioned app of a managed space: %v", v.Can)
+	}
+
+	// A role change keeps what it leaves out.
+	must(t, alice.CreateRole(ctx, policy.Role{Name: "Ops", Description: "On call", PublicLinkCreation: policy.GrantDenied}))
+	r, err := alice.UpdateRole(ctx, "Ops", policy.RoleChange{PublicLinkCreation: policy.GrantAllowed})
+	must(t, err)
+	if r.Description != "On call" || r.PublicLinkCreation != policy.GrantAllowed {
+		t.Fatalf("role after a permission change: %+v", r)
+	}
+	_, err = alice.UpdateRole(ctx, "Nobody", policy.RoleChange{PublicLinkCreation: policy.GrantAllowed})
+	wantErr(t, "unknown role", err, policy.ErrUnknownRole)
+
+	// The embed code's size is pixels or a percentage.
+	for _, bad := range []policy.LinkOptions{{Width: "wide"}, {Height: "0"}, {Width: "80vw"}, {Height: "-5"}} {
+		if _, _, err := olivia.EmbedCode(ctx, "market", bad); err == nil {
+			t.Errorf("embed code with %+v accepted", bad)
+		}
+	}
+	if html, _, err := olivia.EmbedCode(ctx, "market", policy.LinkOptions{Width: "100%", Height: "480"}); err != nil || !strings.Contains(html, `width="100%" height="480"`) {
+		t.Fatalf("embed code 100%%×480: %v %s", err, html)
+	}
+}

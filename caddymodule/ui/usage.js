@@ -9,6 +9,7 @@ const auditPage = 20;
 const actions = {
   create_role: 'Created a role',
   set_public_link_creation: 'Set Public link creation',
+  update_role: 'Changed a role',
   assign_roles: 'Assigned roles',
   create_space: 'Created a space',
   set_member: 'Set a member',
