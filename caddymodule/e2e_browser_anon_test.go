@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 )
 
@@ -142,26 +144,47 @@ func TestBrowserEmbedOnAnotherSite(t *testing.T) {
 	html := g.embedCode(t, "market")
 	allowed.set(html)
 	refused.set(html)
-	browser := newBrowser(t)
+	// Third-party cookies blocked, as Chromium is phasing them out: only a
+	// partitioned cookie works in the iframe.
+	browser := newBrowser(t, chromedp.Flag("test-third-party-cookie-phaseout", true))
 
-	tab := freshContext(t, browser)
+	tab := browser
 	browse(t, tab, "the embedding page on an allowed site",
 		chromedp.Navigate(allowed.url),
 		chromedp.WaitVisible("iframe", chromedp.ByQuery))
 	waitUntil(t, time.Now().Add(15*time.Second), "the iframe loads the app with its session", func() (bool, string) {
 		return be.sawIframe(marketEntry), fmt.Sprintf("%d backend requests", be.count())
 	})
+	browse(t, iframeTab(t, tab), "the iframe shows the app's entry", waitText("backend GET "+marketEntry))
 	screenshot(t, tab, "embed")
+	var cookies []*network.Cookie
+	browse(t, tab, "reading the browser's cookies", chromedp.ActionFunc(func(ctx context.Context) error {
+		var err error
+		cookies, err = storage.GetCookies().Do(ctx)
+		return err
+	}))
+	var partitioned bool
+	for _, c := range cookies {
+		if c.Name == cookiePrefix+"market" {
+			partitioned = c.PartitionKey != nil && strings.HasPrefix(c.PartitionKey.TopLevelSite, "http://localhost")
+			if !partitioned || c.SameSite != network.CookieSameSiteNone || !c.Secure || !c.HTTPOnly {
+				t.Fatalf("the embed's session cookie: %+v (partition %+v)", c, c.PartitionKey)
+			}
+		}
+	}
+	if !partitioned {
+		t.Fatalf("no session cookie partitioned under the embedding site among %d cookies", len(cookies))
+	}
 	if n := g.capacity(t).Active; n != 1 {
 		t.Fatalf("live sessions after the embed: %d", n)
 	}
 
-	other := freshContext(t, browser)
+	other := freshContext(t, nil)
 	browse(t, other, "the embedding page on a site the app does not allow",
 		chromedp.Navigate(refused.url),
 		chromedp.WaitVisible("iframe", chromedp.ByQuery),
 		waitJS(`document.title === 'framed'`, 10*time.Second))
-	frameURL := iframeLocation(t, other)
+	frameURL := location(t, iframeTab(t, other))
 	if !strings.HasPrefix(frameURL, "chrome-error://") {
 		t.Fatalf("the refused site's iframe shows %q, want Chromium's blocked-frame page", frameURL)
 	}
@@ -222,25 +245,31 @@ func (g *gateway) embedCode(t *testing.T, app string) string {
 	return out.HTML
 }
 
-// iframeLocation is the address of the document in the tab's iframe, read
-// inside the iframe's own target: a cross-site frame runs in a process of
-// its own, and its page cannot be read from the embedding page.
-func iframeLocation(t *testing.T, tab context.Context) string {
+// iframeTab attaches to the tab's cross-site iframe, which runs in a
+// process of its own: its page cannot be read from the embedding page.
+// The attachment lasts until the test ends; ending it earlier would close
+// the frame.
+func iframeTab(t *testing.T, tab context.Context) context.Context {
 	t.Helper()
 	targets, err := chromedp.Targets(tab)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, tg := range targets {
-		if tg.Type != "iframe" {
-			continue
+		if tg.Type == "iframe" {
+			frame, cancel := chromedp.NewContext(tab, chromedp.WithTargetID(tg.TargetID))
+			t.Cleanup(cancel)
+			return frame
 		}
-		frame, cancel := chromedp.NewContext(tab, chromedp.WithTargetID(tg.TargetID))
-		defer cancel()
-		var loc string
-		browse(t, frame, "reading the iframe's address", chromedp.Evaluate(`location.href`, &loc))
-		return loc
 	}
 	t.Fatal("the page has no cross-site iframe")
-	return ""
+	return nil
+}
+
+// location is the address of the document in a tab or frame.
+func location(t *testing.T, tab context.Context) string {
+	t.Helper()
+	var loc string
+	browse(t, tab, "reading the address", chromedp.Evaluate(`location.href`, &loc))
+	return loc
 }

@@ -35,10 +35,10 @@ func chromiumPath() string {
 	return ""
 }
 
-// newBrowser starts a headless Chromium for t at 1280×800 and returns the
-// context of its first tab. Without Chromium the test is skipped, except
+// newBrowser starts a headless Chromium for t at 1280×800, with extra
+// options if given, and returns the context of its first tab. Without Chromium the test is skipped, except
 // under CI, where .ci/run installs it and its absence is a failure.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path := chromiumPath()
 	if path == "" {
@@ -67,6 +67,7 @@ func newBrowser(t *testing.T) context.Context {
 		chromedp.WindowSize(1280, 800),
 		chromedp.Env("HOME=" + profile),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	// chromedp v0.14 does not know some events of this Chromium (the top
 	// layer of a modal <dialog>) and reports each as an error; they are
