@@ -14,7 +14,7 @@ import (
 func TestAPIMatch(t *testing.T) {
 	for _, tc := range []struct {
 		method, path, want string // want: the pattern, or "405 <allow>", or "404"
-		params                    map[string]string
+		params             map[string]string
 	}{
 		{"GET", "/me", "/me", nil},
 		{"HEAD", "/me", "/me", nil},
