@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -12,7 +13,7 @@ import (
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
 
-// maxBatch bounds how many admissions share one pipeline.
+// maxBatch bounds how many admissions share one script call.
 const maxBatch = 128
 
 // admission is one call of AdmitSession waiting for its answer.
@@ -27,9 +28,9 @@ type admission struct {
 }
 
 // admissionQueue sends concurrent admissions to Redis together. A round
-// trip costs the gateway two system calls and the server two more, which
-// dominate an admission; under load many admissions wait at the same time,
-// and one pipeline answers them all. Nothing waits to fill a batch: when
+// trip costs the gateway two system calls and the server two more, and a
+// script call has its own cost on the server; under load many admissions
+// wait at the same time, and one script call answers them all. Nothing waits to fill a batch: when
 // no pipeline is in flight, a goroutine starts and sends whatever is
 // queued, then anything queued meanwhile, and ends when the queue is
 // empty. A lone admission goes out at once.
@@ -92,54 +93,34 @@ func (q *admissionQueue) drain(s *Store) {
 	}
 }
 
-// sendAdmissions runs each admission's script in one pipeline, loading the
-// script first when the server does not know it (a restart empties its
-// script cache).
+// sendAdmissions runs the batch in one script call, loading the script
+// first when the server does not know it (a restart empties its script
+// cache).
 func (s *Store) sendAdmissions(batch []*admission) {
 	ctx, cancel := withTimeout(context.Background())
 	defer cancel()
-	cmds, err := s.pipeAdmissions(ctx, batch)
+	k := s.keys
+	args := make([]any, 1, 1+5*len(batch))
+	args[0] = k.appSessionsPrefix
+	for _, a := range batch {
+		args = append(args, a.now.Unix(), a.capacity, a.rec.Key[:], a.rec.App, a.rec.ExpiresAt)
+	}
+	keys := []string{k.sessions, k.sessionApps, k.peak}
+	res, err := admitScript.EvalSha(ctx, s.client, keys, args...).Int64Slice()
 	if err != nil && isNoScript(err) {
-		if err = admitScript.Load(ctx, s.client).Err(); err == nil {
-			cmds, err = s.pipeAdmissions(ctx, batch)
-		}
+		res, err = admitScript.Eval(ctx, s.client, keys, args...).Int64Slice()
+	}
+	if err == nil && len(res) != len(batch) {
+		err = fmt.Errorf("redis: admission script answered %d of %d", len(res), len(batch))
 	}
 	for i, a := range batch {
-		switch {
-		case cmds != nil && cmds[i].Err() == nil:
-			n, cerr := cmds[i].Int()
-			a.ok, a.err = n == 1, cerr
-		case cmds != nil:
-			a.err = cmds[i].Err()
-		default:
-			a.err = err
-		}
-		if a.err != nil {
-			a.ok, a.err = false, unavailable(a.err)
+		if err != nil {
+			a.err = unavailable(err)
+		} else {
+			a.ok = res[i] == 1
 		}
 		close(a.done)
 	}
-}
-
-func (s *Store) pipeAdmissions(ctx context.Context, batch []*admission) ([]*goredis.Cmd, error) {
-	k := s.keys
-	cmds := make([]*goredis.Cmd, len(batch))
-	_, err := s.client.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, a := range batch {
-			cmds[i] = admitScript.EvalSha(ctx, p,
-				[]string{k.sessions, k.appSessions(a.rec.App), k.sessionApps, k.peak},
-				a.now.Unix(), a.capacity, a.rec.Key[:], a.rec.App, a.rec.ExpiresAt, k.appSessionsPrefix)
-		}
-		return nil
-	})
-	if err != nil {
-		for _, c := range cmds {
-			if c != nil && isNoScript(c.Err()) {
-				return nil, c.Err()
-			}
-		}
-	}
-	return cmds, err
 }
 
 func isNoScript(err error) bool {

@@ -51,26 +51,48 @@ local function expire(sessions, apps, appPrefix, now)
 end
 `
 
-// admitScript admits one session if fewer than capacity are live.
+// admitScript admits sessions in order, each if fewer than capacity are
+// live at its now: a batch of concurrent admissions in one script run, so
+// the server pays for one call, not one per session.
 //
-//	KEYS: sessions, the app's sessions, session_apps, peak
-//	ARGV: now, capacity, session key, app, expires at, app key prefix
+//	KEYS: sessions, session_apps, peak
+//	ARGV: app key prefix, then per session: now, capacity, session key,
+//	      app, expires at
 //
-// A session already live is admitted again without counting twice, so a
-// call retried after a lost reply cannot take two slots.
+// Sessions of a batch mostly share their now (whole seconds), so expired
+// sessions are dropped once per distinct now. It returns 1 or 0 per
+// session. A session already live is admitted again
+// without counting twice, so a call retried after a lost reply cannot take
+// two slots. The per-app keys are built here, like expire's.
 var admitScript = goredis.NewScript(expireLua + `
-local member = ARGV[3] .. ARGV[4]
-expire(KEYS[1], KEYS[3], ARGV[6], ARGV[1])
-if redis.call('ZSCORE', KEYS[1], member) then return 1 end
-local n = redis.call('ZCARD', KEYS[1])
-if n >= tonumber(ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[5], member)
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[4])
-if n + 1 > tonumber(redis.call('GET', KEYS[4]) or '0') then
-  redis.call('SET', KEYS[4], n + 1)
+local out = {}
+local peak = tonumber(redis.call('GET', KEYS[3]) or '0')
+local top = peak
+local expiredAt
+for i = 2, #ARGV, 5 do
+  local now, capacity, key, app, exp = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2], ARGV[i+3], ARGV[i+4]
+  local member = key .. app
+  if now ~= expiredAt then
+    expire(KEYS[1], KEYS[2], ARGV[1], now)
+    expiredAt = now
+  end
+  if redis.call('ZSCORE', KEYS[1], member) then
+    out[#out + 1] = 1
+  else
+    local n = redis.call('ZCARD', KEYS[1])
+    if n >= capacity then
+      out[#out + 1] = 0
+    else
+      redis.call('ZADD', KEYS[1], exp, member)
+      redis.call('ZADD', ARGV[1] .. app, exp, key)
+      redis.call('SADD', KEYS[2], app)
+      if n + 1 > top then top = n + 1 end
+      out[#out + 1] = 1
+    end
+  end
 end
-return 1
+if top > peak then redis.call('SET', KEYS[3], top) end
+return out
 `)
 
 // endScript ends every live session of an app.
