@@ -76,29 +76,19 @@ return 1
 // or moved to another space, between the check and the delete is checked
 // again rather than deleted on an outdated approval.
 func (s *Store) DeleteApp(ctx context.Context, id string, check func(policy.AppRecord) error) (policy.AppRecord, error) {
-	ctx, cancel := withTimeout(ctx)
-	defer cancel()
-	for attempt := 0; ; attempt++ {
-		if err := backoff(ctx, attempt); err != nil {
-			return policy.AppRecord{}, unavailable(err)
-		}
-		cur, rec, err := s.readApp(ctx, id)
-		if err != nil {
-			return policy.AppRecord{}, err
-		}
+	return s.appTransaction(ctx, id, func(ctx context.Context, cur string, rec policy.AppRecord) (policy.AppRecord, bool, error) {
 		if err := check(rec); err != nil {
-			return policy.AppRecord{}, err
+			return policy.AppRecord{}, false, err
 		}
 		n, err := casDelApp.Run(ctx, s.client, []string{s.keys.apps}, id, cur).Int()
 		switch {
 		case err != nil:
-			return policy.AppRecord{}, unavailable(err)
+			return policy.AppRecord{}, false, unavailable(err)
 		case n < 0:
-			return policy.AppRecord{}, policy.ErrUnknownApp
-		case n == 1:
-			return rec, nil
+			return policy.AppRecord{}, false, policy.ErrUnknownApp
 		}
-	}
+		return rec, n == 1, nil
+	})
 }
 
 // AccessModel implements policy.Store.

@@ -217,6 +217,19 @@ func (s *Store) EnsureApp(ctx context.Context, rec policy.AppRecord) (policy.App
 // not changed meanwhile, else it runs again on the newer app. fn must
 // therefore only change the record it is given.
 func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRecord) error) (policy.AppRecord, error) {
+	return s.appTransaction(ctx, id, func(ctx context.Context, cur string, rec policy.AppRecord) (policy.AppRecord, bool, error) {
+		if err := fn(&rec); err != nil {
+			return policy.AppRecord{}, false, err
+		}
+		done, err := s.swapApp(ctx, id, cur, rec)
+		return rec, done, err
+	})
+}
+
+// appTransaction runs step on the stored app (its JSON and its record)
+// until step reports it wrote on what it read, backing off after lost
+// races, within the store's time bound.
+func (s *Store) appTransaction(ctx context.Context, id string, step func(ctx context.Context, cur string, rec policy.AppRecord) (policy.AppRecord, bool, error)) (policy.AppRecord, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	for attempt := 0; ; attempt++ {
@@ -227,15 +240,12 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 		if err != nil {
 			return policy.AppRecord{}, err
 		}
-		if err := fn(&rec); err != nil {
-			return policy.AppRecord{}, err
-		}
-		done, err := s.swapApp(ctx, id, cur, rec)
+		out, done, err := step(ctx, cur, rec)
 		if err != nil {
 			return policy.AppRecord{}, err
 		}
 		if done {
-			return rec, nil
+			return out, nil
 		}
 	}
 }
