@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -21,9 +20,7 @@ func init() {
 // AdminAPI adds the operator routes under /anonymous-access/ to Caddy's admin
 // endpoint. The admin endpoint is the operator's: no tenant permissions
 // apply here.
-type AdminAPI struct {
-	logger *zap.Logger
-}
+type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
 func (AdminAPI) CaddyModule() caddy.ModuleInfo {
@@ -31,12 +28,6 @@ func (AdminAPI) CaddyModule() caddy.ModuleInfo {
 		ID:  "admin.api.anonymous_access",
 		New: func() caddy.Module { return new(AdminAPI) },
 	}
-}
-
-// Provision takes the logger.
-func (a *AdminAPI) Provision(ctx caddy.Context) error {
-	a.logger = ctx.Logger()
-	return nil
 }
 
 // Routes returns the admin routes.
@@ -81,11 +72,7 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 		if err != nil {
 			return apiError(err)
 		}
-		value := "off"
-		if got.AnonymousAccess {
-			value = "on"
-		}
-		t.Record(r.Context(), operatorAudit(r, "set_anonymous_access", got, value))
+		t.Record(r.Context(), operatorAudit(r, policy.AuditSetAnonymousAccess, got, policy.OnOff(got.AnonymousAccess)))
 		return writeJSON(w, got)
 	case "reset-code":
 		if err := requireMethod(r, http.MethodPost); err != nil {
@@ -96,7 +83,7 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 			return apiError(err)
 		}
 		countReset(t.Name(), app)
-		t.Record(r.Context(), operatorAudit(r, "reset_code", got, ""))
+		t.Record(r.Context(), operatorAudit(r, policy.AuditResetCode, got, ""))
 		return writeJSON(w, got)
 	case "link":
 		if err := requireMethod(r, http.MethodGet); err != nil {
@@ -128,7 +115,7 @@ func operatorAudit(r *http.Request, action string, a policy.App, value string) p
 	if err != nil {
 		from = r.RemoteAddr
 	}
-	return policy.AuditEntry{Actor: "operator (admin API)", From: from, Action: action, Space: a.Space, App: a.ID, Value: value}
+	return policy.AuditEntry{Actor: policy.OperatorActor, From: from, Action: action, Space: a.Space, App: a.ID, Value: value}
 }
 
 func pickTenant(name string) (*policy.Tenant, error) {
@@ -171,5 +158,4 @@ func writeJSON(w http.ResponseWriter, v any) error {
 // Interface guards
 var (
 	_ caddy.AdminRouter = (*AdminAPI)(nil)
-	_ caddy.Provisioner = (*AdminAPI)(nil)
 )

@@ -9,14 +9,13 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2"
-	"go.uber.org/zap"
 )
 
 // adminCall runs one admin API request and returns the status and body,
 // as Caddy's admin server would answer it.
 func adminCall(t *testing.T, method, target string) (int, string) {
 	t.Helper()
-	a := &AdminAPI{logger: zap.NewNop()}
+	a := &AdminAPI{}
 	w := httptest.NewRecorder()
 	err := a.serve(w, httptest.NewRequest(method, target, nil))
 	if err != nil {

@@ -241,7 +241,7 @@ func (h *Handler) apiCapacity(a *apiRequest) (any, error) {
 func (h *Handler) apiAudit(a *apiRequest) (any, error) {
 	q := a.r.URL.Query()
 	var before uint64
-	limit := 100
+	var limit int
 	var err error
 	if s := q.Get("before"); s != "" {
 		if before, err = strconv.ParseUint(s, 10, 64); err != nil {
@@ -253,13 +253,5 @@ func (h *Handler) apiAudit(a *apiRequest) (any, error) {
 			return nil, &policy.InvalidError{Field: "limit", Reason: "must be a whole number from 1 to 1000"}
 		}
 	}
-	entries, err := a.user.AuditLog(a.r.Context(), before, limit)
-	if err != nil {
-		return nil, err
-	}
-	page := map[string]any{"entries": entries}
-	if n := len(entries); n > 0 && n == limit {
-		page["next_before"] = entries[n-1].ID
-	}
-	return page, nil
+	return a.user.AuditLog(a.r.Context(), before, limit)
 }

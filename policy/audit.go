@@ -6,6 +6,34 @@ import "time"
 // oldest go first.
 const AuditRetention = 100_000
 
+// The actions of audit entries.
+const (
+	AuditPublishApp            = "publish_app"
+	AuditEditApp               = "edit_app"
+	AuditDeleteApp             = "delete_app"
+	AuditSetAnonymousAccess    = "set_anonymous_access"
+	AuditResetCode             = "reset_code"
+	AuditSetPublicLinkCreation = "set_public_link_creation"
+	AuditCreateRole            = "create_role"
+	AuditUpdateRole            = "update_role"
+	AuditAssignRoles           = "assign_roles"
+	AuditCreateSpace           = "create_space"
+	AuditSetMember             = "set_member"
+	AuditRemoveMember          = "remove_member"
+)
+
+// OperatorActor is the actor of changes made on the operator's admin
+// endpoint, where no tenant user signs in.
+const OperatorActor = "operator (admin API)"
+
+// OnOff is the audit value of an anonymous-access state.
+func OnOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
 // AuditEntry records one change made through the management API: who did
 // what, when, from where. It never holds an access code, a token or a
 // session id.

@@ -71,22 +71,11 @@ func (t *Tenant) ResetCode(ctx context.Context, id string) (App, error) {
 
 func (t *Tenant) requireManaged(ctx context.Context, id string) error {
 	a, _ := t.App(id)
-	if sp, ok := t.view.Load().spaces[a.Space]; ok {
-		if sp.Type != SpaceManaged {
-			return ErrNotManaged
-		}
-		return nil
+	sp, err := t.space(ctx, a.Space)
+	if errors.Is(err, ErrUnknownSpace) || err == nil && sp.Type != SpaceManaged {
+		return ErrNotManaged
 	}
-	spaces, err := t.store.Spaces(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range spaces {
-		if s.ID == a.Space && s.Type == SpaceManaged {
-			return nil
-		}
-	}
-	return ErrNotManaged
+	return err
 }
 
 func (t *Tenant) afterChange(ctx context.Context, id string, endSessions bool) error {

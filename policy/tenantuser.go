@@ -163,24 +163,39 @@ func (u TenantUser) Capacity(ctx context.Context) (CapacityReport, error) {
 	return u.t.Capacity(ctx)
 }
 
-// AuditLog returns a page of the audit log, newest first, to tenant
-// admins: at most limit entries (1 to 1000, default 100) before an entry
-// id (0 for the newest).
-func (u TenantUser) AuditLog(ctx context.Context, before uint64, limit int) ([]AuditEntry, error) {
-	if limit <= 0 {
+// AuditPage is a page of the audit log, newest first.
+type AuditPage struct {
+	Entries []AuditEntry `json:"entries"`
+	// NextBefore asks for the next, older page; 0 when this page was not
+	// full, so there is none.
+	NextBefore uint64 `json:"next_before,omitempty"`
+}
+
+// AuditLog returns a page of the audit log to tenant admins: at most limit
+// entries (1 to 1000, default 100 when 0) before an entry id (0 for the
+// newest).
+func (u TenantUser) AuditLog(ctx context.Context, before uint64, limit int) (AuditPage, error) {
+	if limit == 0 {
 		limit = 100
 	}
-	if limit > 1000 {
-		return nil, invalid("limit", "must be at most 1000")
+	if limit < 0 || limit > 1000 {
+		return AuditPage{}, invalid("limit", "must be a whole number from 1 to 1000")
 	}
 	if _, _, err := u.require(ctx, nil, ActViewAudit); err != nil {
-		return nil, err
+		return AuditPage{}, err
 	}
 	out, err := u.t.store.AuditLog(ctx, before, limit)
-	if out == nil && err == nil {
-		out = []AuditEntry{}
+	if err != nil {
+		return AuditPage{}, err
 	}
-	return out, err
+	page := AuditPage{Entries: out}
+	if page.Entries == nil {
+		page.Entries = []AuditEntry{}
+	}
+	if n := len(out); n == limit {
+		page.NextBefore = out[n-1].ID
+	}
+	return page, nil
 }
 
 // updateAccess changes the access model atomically in the store.

@@ -79,7 +79,7 @@ func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, 
 	if err := u.t.afterChange(ctx, a.ID, false); err != nil {
 		return AppView{}, err
 	}
-	u.record(ctx, AuditEntry{Action: "publish_app", Space: space, App: a.ID})
+	u.record(ctx, AuditEntry{Action: AuditPublishApp, Space: space, App: a.ID})
 	return newAppView(a, sp, s), nil
 }
 
@@ -114,7 +114,7 @@ func (u TenantUser) Edit(ctx context.Context, id string, def App) (AppView, erro
 	if err := u.t.afterChange(ctx, id, false); err != nil {
 		return AppView{}, err
 	}
-	u.record(ctx, AuditEntry{Action: "edit_app", Space: a.Space, App: id})
+	u.record(ctx, AuditEntry{Action: AuditEditApp, Space: a.Space, App: id})
 	return newAppView(rec.App, sp, s), nil
 }
 
@@ -138,7 +138,7 @@ func (u TenantUser) Delete(ctx context.Context, id string) error {
 	if err := u.t.afterChange(ctx, id, true); err != nil {
 		return err
 	}
-	u.record(ctx, AuditEntry{Action: "delete_app", Space: a.Space, App: id})
+	u.record(ctx, AuditEntry{Action: AuditDeleteApp, Space: a.Space, App: id})
 	return nil
 }
 
@@ -153,15 +153,8 @@ func (u TenantUser) SetAnonymousAccess(ctx context.Context, id string, on bool) 
 	if err != nil {
 		return AppView{}, err
 	}
-	u.record(ctx, AuditEntry{Action: "set_anonymous_access", Space: a.Space, App: id, Value: onOff(on)})
+	u.record(ctx, AuditEntry{Action: AuditSetAnonymousAccess, Space: a.Space, App: id, Value: OnOff(on)})
 	return newAppView(a, sp, s), nil
-}
-
-func onOff(on bool) string {
-	if on {
-		return "on"
-	}
-	return "off"
 }
 
 // ResetCode gives an app a new access code, killing every old link and
@@ -175,7 +168,7 @@ func (u TenantUser) ResetCode(ctx context.Context, id string) (AppView, error) {
 	if err != nil {
 		return AppView{}, err
 	}
-	u.record(ctx, AuditEntry{Action: "reset_code", Space: a.Space, App: id})
+	u.record(ctx, AuditEntry{Action: AuditResetCode, Space: a.Space, App: id})
 	return newAppView(a, sp, s), nil
 }
 

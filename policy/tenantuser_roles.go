@@ -103,7 +103,7 @@ func (u TenantUser) SetUserDefault(ctx context.Context, g Grant) error {
 	}); err != nil {
 		return err
 	}
-	u.record(ctx, AuditEntry{Action: "set_public_link_creation", Role: RoleUserDefault, Value: string(g)})
+	u.record(ctx, AuditEntry{Action: AuditSetPublicLinkCreation, Role: RoleUserDefault, Value: string(g)})
 	return nil
 }
 
@@ -126,7 +126,7 @@ func (u TenantUser) CreateRole(ctx context.Context, r Role) error {
 	}); err != nil {
 		return err
 	}
-	u.record(ctx, AuditEntry{Action: "create_role", Role: r.Name, Value: string(r.PublicLinkCreation)})
+	u.record(ctx, AuditEntry{Action: AuditCreateRole, Role: r.Name, Value: string(r.PublicLinkCreation)})
 	return nil
 }
 
@@ -166,7 +166,7 @@ func (u TenantUser) UpdateRole(ctx context.Context, name string, c RoleChange) (
 	}); err != nil {
 		return Role{}, err
 	}
-	u.record(ctx, AuditEntry{Action: "update_role", Role: name, Value: string(r.PublicLinkCreation)})
+	u.record(ctx, AuditEntry{Action: AuditUpdateRole, Role: name, Value: string(r.PublicLinkCreation)})
 	return r, nil
 }
 
@@ -217,7 +217,7 @@ func (u TenantUser) AssignRoles(ctx context.Context, user string, roles []string
 	}); err != nil {
 		return err
 	}
-	u.record(ctx, AuditEntry{Action: "assign_roles", User: user, Value: strings.Join(roles, ",")})
+	u.record(ctx, AuditEntry{Action: AuditAssignRoles, User: user, Value: strings.Join(roles, ",")})
 	return nil
 }
 

@@ -99,7 +99,7 @@ func (u TenantUser) CreateSpace(ctx context.Context, sp Space) (SpaceView, error
 		return SpaceView{}, err
 	}
 	_ = u.t.notify(ctx)
-	u.record(ctx, AuditEntry{Action: "create_space", Space: sp.ID, Value: string(sp.Type)})
+	u.record(ctx, AuditEntry{Action: AuditCreateSpace, Space: sp.ID, Value: string(sp.Type)})
 	return SpaceView{Space: sp, Role: SpaceOwner, Apps: []AppView{}}, nil
 }
 
@@ -163,7 +163,7 @@ func (u TenantUser) SetMember(ctx context.Context, space, user string, role Spac
 	}); err != nil {
 		return err
 	}
-	u.record(ctx, AuditEntry{Action: "set_member", Space: space, User: user, Value: string(role)})
+	u.record(ctx, AuditEntry{Action: AuditSetMember, Space: space, User: user, Value: string(role)})
 	return nil
 }
 
@@ -191,7 +191,7 @@ func (u TenantUser) RemoveMember(ctx context.Context, space, user string) error 
 	}); err != nil {
 		return err
 	}
-	u.record(ctx, AuditEntry{Action: "remove_member", Space: space, User: user})
+	u.record(ctx, AuditEntry{Action: AuditRemoveMember, Space: space, User: user})
 	return nil
 }
 

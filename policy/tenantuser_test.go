@@ -144,8 +144,9 @@ func TestTenantUserWorkflow(t *testing.T) {
 	// The audit log: every change, in order, never a code.
 	_, err = bob.AuditLog(ctx, 0, 10)
 	wantErr(t, "bob reads the audit log", err, policy.ErrForbidden)
-	log, err := alice.AuditLog(ctx, 0, 100)
+	logPage, err := alice.AuditLog(ctx, 0, 100)
 	must(t, err)
+	log := logPage.Entries
 	var actions []string
 	for i := len(log) - 1; i >= 0; i-- {
 		actions = append(actions, log[i].Actor+":"+log[i].Action)
@@ -161,8 +162,9 @@ func TestTenantUserWorkflow(t *testing.T) {
 	if strings.Contains(string(raw), oldCode) || strings.Contains(string(raw), newCode) {
 		t.Fatal("an access code reached the audit log")
 	}
-	page, err := alice.AuditLog(ctx, log[2].ID, 2)
+	pageOf2, err := alice.AuditLog(ctx, log[2].ID, 2)
 	must(t, err)
+	page := pageOf2.Entries
 	if len(page) != 2 || page[0].ID != log[3].ID || page[1].ID != log[4].ID {
 		t.Fatalf("page before %d: %+v", log[2].ID, page)
 	}
