@@ -36,15 +36,22 @@ func (t *Tenant) follow(ctx context.Context, w Watcher, grace time.Duration) {
 			}
 		}
 	}()
-	tick := time.NewTicker(feedCheckInterval)
+	every(ctx, feedCheckInterval, func() {
+		ok, since := w.Healthy()
+		t.feedDown.Store(!ok && t.now().Sub(since) > grace)
+	})
+}
+
+// every calls fn every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			ok, since := w.Healthy()
-			t.feedDown.Store(!ok && t.now().Sub(since) > grace)
+			fn()
 		}
 	}
 }

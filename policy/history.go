@@ -60,17 +60,10 @@ func (h *usageHistory) lastHour(now time.Time) []UsagePoint {
 // ends, so the history has points while nobody looks at the capacity.
 func (t *Tenant) sampleUsage(ctx context.Context) {
 	defer close(t.sampled)
-	tick := time.NewTicker(historySample)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-			now := t.now()
-			if u, err := t.store.Usage(ctx, now); err == nil {
-				t.history.observe(now, u.Active)
-			}
+	every(ctx, historySample, func() {
+		now := t.now()
+		if u, err := t.store.Usage(ctx, now); err == nil {
+			t.history.observe(now, u.Active)
 		}
-	}
+	})
 }

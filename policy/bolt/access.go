@@ -23,31 +23,23 @@ import (
 
 // CreateSpace implements policy.Store.
 func (s *Store) CreateSpace(ctx context.Context, sp policy.Space) error {
-	b, err := json.Marshal(sp)
-	if err != nil {
-		return err
-	}
 	return s.update(func(tb *bbolt.Bucket) error {
 		sb := tb.Bucket(bucketSpaces)
 		if sb.Get([]byte(sp.ID)) != nil {
 			return policy.ErrSpaceExists
 		}
-		return sb.Put([]byte(sp.ID), b)
+		return putJSON(sb, []byte(sp.ID), sp)
 	})
 }
 
 // CreateApp implements policy.Store.
 func (s *Store) CreateApp(ctx context.Context, rec policy.AppRecord) error {
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
 	return s.update(func(tb *bbolt.Bucket) error {
 		ab := tb.Bucket(bucketApps)
 		if ab.Get([]byte(rec.ID)) != nil {
 			return policy.ErrAppExists
 		}
-		return ab.Put([]byte(rec.ID), b)
+		return putJSON(ab, []byte(rec.ID), rec)
 	})
 }
 
@@ -97,11 +89,7 @@ func (s *Store) UpdateAccessModel(ctx context.Context, fn func(*policy.AccessMod
 		if err := fn(&m); err != nil {
 			return err
 		}
-		b, err := json.Marshal(m)
-		if err != nil {
-			return err
-		}
-		return tb.Bucket(bucketMeta).Put(keyAccessModel, b)
+		return putJSON(tb.Bucket(bucketMeta), keyAccessModel, m)
 	})
 	if err != nil {
 		return policy.AccessModel{}, err
@@ -136,11 +124,7 @@ func (s *Store) AppendAudit(ctx context.Context, e policy.AuditEntry) (policy.Au
 			return err
 		}
 		e.ID = id
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := ab.Put(auditKey(id), b); err != nil {
+		if err := putJSON(ab, auditKey(id), e); err != nil {
 			return err
 		}
 		if id <= policy.AuditRetention {

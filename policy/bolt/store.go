@@ -128,12 +128,8 @@ func (s *Store) Spaces(ctx context.Context) ([]policy.Space, error) {
 
 // PutSpace implements policy.Store.
 func (s *Store) PutSpace(ctx context.Context, sp policy.Space) error {
-	b, err := json.Marshal(sp)
-	if err != nil {
-		return err
-	}
 	return s.update(func(tb *bbolt.Bucket) error {
-		return tb.Bucket(bucketSpaces).Put([]byte(sp.ID), b)
+		return putJSON(tb.Bucket(bucketSpaces), []byte(sp.ID), sp)
 	})
 }
 
@@ -169,11 +165,7 @@ func (s *Store) EnsureApp(ctx context.Context, rec policy.AppRecord) (policy.App
 			}
 			rec.Code, rec.Version, rec.AnonymousAccess = old.Code, old.Version, old.AnonymousAccess
 		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return ab.Put([]byte(rec.ID), b)
+		return putJSON(ab, []byte(rec.ID), rec)
 	})
 	return rec, err
 }
@@ -190,16 +182,21 @@ func (s *Store) UpdateApp(ctx context.Context, id string, fn func(*policy.AppRec
 		if err := fn(&rec); err != nil {
 			return err
 		}
-		b, err := json.Marshal(rec)
-		if err != nil {
-			return err
-		}
-		return ab.Put([]byte(id), b)
+		return putJSON(ab, []byte(id), rec)
 	})
 	if err != nil {
 		return policy.AppRecord{}, err
 	}
 	return rec, nil
+}
+
+// putJSON stores v as JSON under key.
+func putJSON(b *bbolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
 }
 
 // readApp decodes the stored app id of the apps bucket.
