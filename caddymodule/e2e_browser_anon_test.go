@@ -21,7 +21,7 @@ import (
 // waitText waits until the page's visible text contains want, across
 // navigations (the landing page replaces itself with the entry).
 func waitText(want string) chromedp.Action {
-	return waitJS(`document.body !== null && document.body.innerText.includes(`+jsString(want)+`)`, 15*time.Second)
+	return waitJS(`document.body !== null && document.body.innerText.includes(`+js(want)+`)`, 15*time.Second)
 }
 
 // waitJS evaluates cond every 50 ms until it is true or timeout passes.
@@ -45,11 +45,6 @@ func waitJS(cond string, timeout time.Duration) chromedp.Action {
 			}
 		}
 	})
-}
-
-// jsString quotes s for JavaScript.
-func jsString(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`, "\n", `\n`).Replace(s) + "'"
 }
 
 // linkURL is an app's public link as the gateway hands it out.
