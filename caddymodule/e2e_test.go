@@ -12,18 +12,17 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
 )
 
 const (
@@ -82,53 +81,10 @@ func moduleRoot() (string, error) {
 // ---------------------------------------------------------------------------
 // Ports and clients
 
-var (
-	portsMu   sync.Mutex
-	portsUsed = map[int]bool{}
-	clientSeq atomic.Uint32
-)
+var clientSeq atomic.Uint32
 
-// freePort returns a port to listen on, never the same twice in this run:
-// Caddy binds with SO_REUSEPORT, so a reused port would silently split
-// traffic between two processes. Ports are taken below the kernel's
-// ephemeral range: a port picked with Listen(":0") comes from that range
-// and can be handed to an outgoing connection (these tests make many)
-// before Caddy binds it, which fails the bind.
-func freePort(t *testing.T) int {
-	t.Helper()
-	lo, hi := ephemeralBelow()
-	for range 1000 {
-		port := lo + rand.IntN(hi-lo)
-		portsMu.Lock()
-		used := portsUsed[port]
-		portsUsed[port] = true
-		portsMu.Unlock()
-		if used {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		return port
-	}
-	t.Fatal("no free port")
-	return 0
-}
-
-// ephemeralBelow returns a range of ports under the ephemeral range.
-func ephemeralBelow() (lo, hi int) {
-	hi = 32768 // Linux's default start of the ephemeral range
-	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if n, err := strconv.Atoi(f[0]); err == nil && n > 4096 {
-				hi = n
-			}
-		}
-	}
-	return max(1024, hi-12000), hi
-}
+// freePort returns a port no other server of this test binary gets.
+func freePort(t *testing.T) int { return redistest.FreePort(t) }
 
 // client is an HTTP client with its own loopback source address, so that
 // the gateway sees it as a distinct client IP (the failure rate limit is

@@ -67,7 +67,7 @@ func Start(tb testing.TB, extra ...string) *Server {
 	// the server exits at once, and another port is tried.
 	var err error
 	for range 5 {
-		s.port = pickPort(tb)
+		s.port = FreePort(tb)
 		if err = s.start(); err == nil {
 			return s
 		}
@@ -235,13 +235,16 @@ var (
 	portsUsed = map[int]bool{}
 )
 
-// pickPort returns a free port, never the same twice in this process. It
-// is taken below the kernel's ephemeral range, so that no outgoing
-// connection can hold it while a killed server is down and a restart can
-// have it back; and from the band under the one the caddymodule end-to-end
-// tests take Caddy's ports from ([lo+12000, lo+24000) below the ephemeral
-// range), so the two never race for a port in one test binary.
-func pickPort(tb testing.TB) int {
+// FreePort returns a port to listen on, never the same twice in this
+// process, for redis-server here and for the other servers of a test
+// binary (Caddy, backends), which share this one record of ports handed
+// out. Caddy binds with SO_REUSEPORT, so a port handed out twice would
+// silently split traffic between two processes. Ports are taken below the
+// kernel's ephemeral range: one picked with Listen(":0") comes from that
+// range and can be handed to an outgoing connection (tests make many)
+// before the server binds it, or while a killed server is down and its
+// restart wants the port back.
+func FreePort(tb testing.TB) int {
 	tb.Helper()
 	lo, hi := portBand()
 	for range 1000 {
@@ -253,30 +256,29 @@ func pickPort(tb testing.TB) int {
 		if used {
 			continue
 		}
-		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 		if err != nil {
 			continue
 		}
 		l.Close()
 		return port
 	}
-	tb.Fatal("redistest: no free port")
+	tb.Fatal("no free port")
 	return 0
 }
 
-// portBand returns [ephemeral start - 24000, ephemeral start - 12000),
-// clamped above the privileged ports.
+// portBand returns [ephemeral start - 24000, ephemeral start), clamped
+// above the privileged ports.
 func portBand() (lo, hi int) {
-	start := 32768 // Linux's default start of the ephemeral range
+	hi = 32768 // Linux's default start of the ephemeral range
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if f := strings.Fields(string(b)); len(f) == 2 {
 			if n, err := strconv.Atoi(f[0]); err == nil && n > 4096 {
-				start = n
+				hi = n
 			}
 		}
 	}
-	hi = max(2048, start-12000)
-	return max(1024, hi-12000), hi
+	return max(1024, hi-24000), hi
 }
 
 // LogBuffer collects a process's output, safe for concurrent writes, for
