@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
 // revocationBound is how soon after a reset or turn-off returns every

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
 const (

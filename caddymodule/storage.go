@@ -12,8 +12,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
-	"github.com/anonaccess/caddy-anonymous-access/policy/bolt"
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis"
+	"github.com/anonaccess/caddy-anonymous-access/policy/boltstore"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore"
 )
 
 // Storage selects the state store.
@@ -63,7 +63,7 @@ var (
 	redisClients = caddy.NewUsagePool() // options -> *redisClient
 )
 
-type boltFile struct{ db *bolt.DB }
+type boltFile struct{ db *boltstore.DB }
 
 func (b *boltFile) Destruct() error { return b.db.Close() }
 
@@ -117,8 +117,8 @@ func (st *Storage) resolved() (*Storage, error) {
 	return nil, fmt.Errorf("anonymous_access: unknown storage %q (supported: bolt, redis)", st.Type)
 }
 
-func (r *RedisStorage) options() redis.Options {
-	return redis.Options{
+func (r *RedisStorage) options() redisstore.Options {
+	return redisstore.Options{
 		URL: r.URL, Addrs: r.Addresses, MasterName: r.MasterName, Cluster: r.Cluster,
 		Username: r.Username, Password: r.Password,
 		SentinelUsername: r.SentinelUsername, SentinelPassword: r.SentinelPassword,
@@ -140,7 +140,7 @@ func (st *Storage) key() (string, error) {
 func (st *Storage) open(key, tenant string, now func() time.Time) (policy.Store, func() error, error) {
 	if st.Type == "bolt" {
 		fv, _, err := boltFiles.LoadOrNew(key, func() (caddy.Destructor, error) {
-			db, err := bolt.Open(st.Path, lockTimeout)
+			db, err := boltstore.Open(st.Path, lockTimeout)
 			if err != nil {
 				return nil, err
 			}
@@ -161,7 +161,7 @@ func (st *Storage) open(key, tenant string, now func() time.Time) (policy.Store,
 		}, nil
 	}
 	cv, _, err := redisClients.LoadOrNew(key, func() (caddy.Destructor, error) {
-		c, err := redis.NewClient(st.Redis.options())
+		c, err := redisstore.NewClient(st.Redis.options())
 		if err != nil {
 			return nil, fmt.Errorf("anonymous_access: storage redis: %w", err)
 		}
@@ -170,7 +170,7 @@ func (st *Storage) open(key, tenant string, now func() time.Time) (policy.Store,
 	if err != nil {
 		return nil, nil, err
 	}
-	store, err := redis.New(cv.(*redisClient).client, st.Redis.KeyPrefix, tenant)
+	store, err := redisstore.New(cv.(*redisClient).client, st.Redis.KeyPrefix, tenant)
 	if err != nil {
 		_, derr := redisClients.Delete(key)
 		return nil, nil, errors.Join(err, derr)

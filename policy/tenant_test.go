@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
-	"github.com/anonaccess/caddy-anonymous-access/policy/bolt"
+	"github.com/anonaccess/caddy-anonymous-access/policy/boltstore"
 	"github.com/anonaccess/caddy-anonymous-access/policy/policytest"
 )
 
 type fixture struct {
 	t      *policy.Tenant
 	clock  *policytest.Clock
-	store  *bolt.Store
-	db     *bolt.DB
+	store  *boltstore.Store
+	db     *boltstore.DB
 	path   string
 	name   string
 	config policy.TenantConfig
@@ -51,7 +51,7 @@ func (f *fixture) registration() policy.Registration {
 
 func (f *fixture) open(tb testing.TB) {
 	tb.Helper()
-	db, err := bolt.Open(f.path, time.Second)
+	db, err := boltstore.Open(f.path, time.Second)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package redis_test
+package redisstore_test
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis"
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
 // BenchmarkAdmitSession is one capacity admission on a real redis-server
@@ -16,12 +16,12 @@ import (
 // goroutines as a busy gateway would.
 func BenchmarkAdmitSession(b *testing.B) {
 	srv := redistest.Start(b, "--appendfsync", "everysec")
-	client, err := redis.NewClient(redis.Options{URL: srv.URL()})
+	client, err := redisstore.NewClient(redisstore.Options{URL: srv.URL()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer client.Close()
-	st, err := redis.New(client, "", "bench")
+	st, err := redisstore.New(client, "", "bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,22 +4,22 @@ import (
 	"context"
 	"testing"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
 // What the server acknowledged survives a SIGKILL and a restart on the
 // same port and directory.
 func TestKillAndRestartKeepData(t *testing.T) {
 	s := redistest.Start(t)
-	opts, err := goredis.ParseURL(s.URL())
+	opts, err := redis.ParseURL(s.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	// No retries: the PING to a killed server should fail at once.
 	opts.MaxRetries, opts.DialerRetries = -1, 1
-	c := goredis.NewClient(opts)
+	c := redis.NewClient(opts)
 	defer c.Close()
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {

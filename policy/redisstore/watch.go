@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"net"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 )
 
 // The change feed's timing. A quiet feed is probed after feedIdle; a probe
@@ -69,13 +69,13 @@ func (s *Store) Watch(ctx context.Context, onChange func()) error {
 			continue
 		}
 		switch m := msg.(type) {
-		case *goredis.Subscription:
+		case *redis.Subscription:
 			if m.Kind == "subscribe" {
 				s.setConnected(true)
 				retry = minRetry
 				onChange()
 			}
-		case *goredis.Message:
+		case *redis.Message:
 			onChange()
 		}
 	}
@@ -84,7 +84,7 @@ func (s *Store) Watch(ctx context.Context, onChange func()) error {
 // probe pings a quiet feed and waits at most feedProbe for anything. The
 // wait is a deadline of the context, not a read timeout, so that go-redis
 // counts running out of it as a broken connection and replaces it.
-func probe(ctx context.Context, ps *goredis.PubSub) (any, error) {
+func probe(ctx context.Context, ps *redis.PubSub) (any, error) {
 	if err := ps.Ping(ctx); err != nil {
 		return nil, err
 	}

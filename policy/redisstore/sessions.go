@@ -1,11 +1,11 @@
-package redis
+package redisstore
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -64,7 +64,7 @@ end
 // session. A session already live is admitted again
 // without counting twice, so a call retried after a lost reply cannot take
 // two slots. The per-app keys are built here, like expire's.
-var admitScript = goredis.NewScript(expireLua + `
+var admitScript = redis.NewScript(expireLua + `
 local out = {}
 local peak = tonumber(redis.call('GET', KEYS[3]) or '0')
 local top = peak
@@ -99,7 +99,7 @@ return out
 //
 //	KEYS: sessions, the app's sessions, session_apps
 //	ARGV: app
-var endScript = goredis.NewScript(`
+var endScript = redis.NewScript(`
 local ks = redis.call('ZRANGE', KEYS[2], 0, -1)
 for i = 1, #ks, 1000 do
   local ms = {}
@@ -115,7 +115,7 @@ return #ks
 //
 //	KEYS: sessions, session_apps, peak
 //	ARGV: now, app key prefix
-var usageScript = goredis.NewScript(expireLua + `
+var usageScript = redis.NewScript(expireLua + `
 expire(KEYS[1], KEYS[2], ARGV[2], ARGV[1])
 local out = {redis.call('ZCARD', KEYS[1]), tonumber(redis.call('GET', KEYS[3]) or '0')}
 for _, app in ipairs(redis.call('SMEMBERS', KEYS[2])) do

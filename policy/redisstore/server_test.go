@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/anonaccess/caddy-anonymous-access/policy/redis/redistest"
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // redisServer is a real redis-server for one test: a free loopback port,
@@ -182,7 +182,7 @@ func (r *redisServer) Restart() {
 func startCluster(t *testing.T) *redisServer {
 	t.Helper()
 	r := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-	c := goredis.NewClient(&goredis.Options{Addr: r.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer c.Close()
 	if err := c.Do(context.Background(), "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
 		t.Fatalf("assigning slots: %v", err)
@@ -194,7 +194,7 @@ func startCluster(t *testing.T) *redisServer {
 // waitClusterOK polls until the cluster serves, for at most ten seconds.
 func (r *redisServer) waitClusterOK() {
 	r.t.Helper()
-	c := goredis.NewClient(&goredis.Options{Addr: r.Addr()})
+	c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(10 * time.Millisecond)
@@ -213,7 +213,7 @@ func (r *redisServer) waitClusterOK() {
 
 // newClient connects to addrs with the package's own options builder; the
 // test's cleanup closes it.
-func newClient(t *testing.T, o Options) goredis.UniversalClient {
+func newClient(t *testing.T, o Options) redis.UniversalClient {
 	t.Helper()
 	c, err := NewClient(o)
 	if err != nil {
@@ -224,7 +224,7 @@ func newClient(t *testing.T, o Options) goredis.UniversalClient {
 }
 
 // newStore returns tenant's store on client, failing the test on error.
-func newStore(t *testing.T, c goredis.UniversalClient, tenant string) *Store {
+func newStore(t *testing.T, c redis.UniversalClient, tenant string) *Store {
 	t.Helper()
 	s, err := New(c, "", tenant)
 	if err != nil {

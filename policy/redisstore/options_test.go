@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"os"
@@ -8,16 +8,16 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 )
 
 func TestOptionsUniversal(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		opts  Options
-		check func(t *testing.T, u *goredis.UniversalOptions)
+		check func(t *testing.T, u *redis.UniversalOptions)
 	}{
-		{"url", Options{URL: "redis://cache.internal:6380/2"}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"url", Options{URL: "redis://cache.internal:6380/2"}, func(t *testing.T, u *redis.UniversalOptions) {
 			if !reflect.DeepEqual(u.Addrs, []string{"cache.internal:6380"}) || u.DB != 2 || u.TLSConfig != nil {
 				t.Fatalf("%+v", u)
 			}
@@ -25,32 +25,32 @@ func TestOptionsUniversal(t *testing.T) {
 				t.Fatalf("timeouts %v %v %v", u.DialTimeout, u.ReadTimeout, u.WriteTimeout)
 			}
 		}},
-		{"default port", Options{URL: "redis://cache"}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"default port", Options{URL: "redis://cache"}, func(t *testing.T, u *redis.UniversalOptions) {
 			if !reflect.DeepEqual(u.Addrs, []string{"cache:6379"}) || u.DB != 0 {
 				t.Fatalf("%+v", u)
 			}
 		}},
-		{"tls url", Options{URL: "rediss://user:pw@cache:6380/0"}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"tls url", Options{URL: "rediss://user:pw@cache:6380/0"}, func(t *testing.T, u *redis.UniversalOptions) {
 			if u.TLSConfig == nil || u.TLSConfig.ServerName != "cache" || u.Username != "user" || u.Password != "pw" {
 				t.Fatalf("%+v", u)
 			}
 		}},
-		{"settings override the url", Options{URL: "redis://:old@cache/1", Password: "new", DB: 3, ReadTimeout: 3 * time.Second, TLSServerName: "redis.example"}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"settings override the url", Options{URL: "redis://:old@cache/1", Password: "new", DB: 3, ReadTimeout: 3 * time.Second, TLSServerName: "redis.example"}, func(t *testing.T, u *redis.UniversalOptions) {
 			if u.Password != "new" || u.DB != 3 || u.ReadTimeout != 3*time.Second || u.TLSConfig == nil || u.TLSConfig.ServerName != "redis.example" {
 				t.Fatalf("%+v", u)
 			}
 		}},
-		{"url query", Options{URL: "redis://cache/0?dial_timeout=3s&pool_size=7"}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"url query", Options{URL: "redis://cache/0?dial_timeout=3s&pool_size=7"}, func(t *testing.T, u *redis.UniversalOptions) {
 			if u.DialTimeout != 3*time.Second || u.PoolSize != 7 {
 				t.Fatalf("%+v", u)
 			}
 		}},
-		{"sentinel", Options{Addrs: []string{"s1:26379", "s2:26379"}, MasterName: "main", SentinelPassword: "sp", DB: 1}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"sentinel", Options{Addrs: []string{"s1:26379", "s2:26379"}, MasterName: "main", SentinelPassword: "sp", DB: 1}, func(t *testing.T, u *redis.UniversalOptions) {
 			if u.MasterName != "main" || len(u.Addrs) != 2 || u.SentinelPassword != "sp" || u.DB != 1 {
 				t.Fatalf("%+v", u)
 			}
 		}},
-		{"cluster", Options{Addrs: []string{"n1:7000", "n2:7000"}, TLS: true}, func(t *testing.T, u *goredis.UniversalOptions) {
+		{"cluster", Options{Addrs: []string{"n1:7000", "n2:7000"}, TLS: true}, func(t *testing.T, u *redis.UniversalOptions) {
 			if len(u.Addrs) != 2 || u.TLSConfig == nil {
 				t.Fatalf("%+v", u)
 			}
@@ -79,8 +79,8 @@ func TestNewClientKinds(t *testing.T) {
 		{Options{Addrs: []string{"127.0.0.1:1"}, Cluster: true}, true},
 	} {
 		c := newClient(t, tc.opts)
-		_, isCluster := c.(*goredis.ClusterClient)
-		if _, isClient := c.(*goredis.Client); isCluster != tc.cluster || isClient == tc.cluster {
+		_, isCluster := c.(*redis.ClusterClient)
+		if _, isClient := c.(*redis.Client); isCluster != tc.cluster || isClient == tc.cluster {
 			t.Errorf("%+v made a %T", tc.opts, c)
 		}
 	}

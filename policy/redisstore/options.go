@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"os"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 )
 
 // DefaultTimeout bounds each network step (dial, read, write) of a client
@@ -68,17 +68,17 @@ type Options struct {
 // NewClient makes a go-redis universal client from o. The client connects
 // lazily: an unreachable server is an error of the first command, not of
 // NewClient. Close it after the last Store using it.
-func NewClient(o Options) (goredis.UniversalClient, error) {
+func NewClient(o Options) (redis.UniversalClient, error) {
 	u, err := o.Universal()
 	if err != nil {
 		return nil, err
 	}
-	return goredis.NewUniversalClient(u), nil
+	return redis.NewUniversalClient(u), nil
 }
 
 // Universal translates o into go-redis's options, checking it.
-func (o Options) Universal() (*goredis.UniversalOptions, error) {
-	u := &goredis.UniversalOptions{
+func (o Options) Universal() (*redis.UniversalOptions, error) {
+	u := &redis.UniversalOptions{
 		MasterName:       o.MasterName,
 		IsClusterMode:    o.Cluster,
 		SentinelUsername: o.SentinelUsername,
@@ -142,8 +142,8 @@ func (o Options) Universal() (*goredis.UniversalOptions, error) {
 }
 
 // fromURL takes a standalone server's settings from a URL.
-func fromURL(u *goredis.UniversalOptions, rawURL string) error {
-	p, err := goredis.ParseURL(rawURL)
+func fromURL(u *redis.UniversalOptions, rawURL string) error {
+	p, err := redis.ParseURL(rawURL)
 	if err != nil {
 		// A *url.Error quotes the whole URL, password included: keep only
 		// its reason. go-redis's own messages name just the bad part.
@@ -170,7 +170,7 @@ func fromURL(u *goredis.UniversalOptions, rawURL string) error {
 }
 
 // setTLS turns TLS on when asked, trusting TLSCAFile's authorities.
-func (o Options) setTLS(u *goredis.UniversalOptions) error {
+func (o Options) setTLS(u *redis.UniversalOptions) error {
 	if !o.TLS && o.TLSCAFile == "" && o.TLSServerName == "" {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -63,7 +63,7 @@ func (s *Store) create(ctx context.Context, key, field string, value []byte, exi
 // casDelApp deletes an app only if its stored JSON is still what was
 // read. It returns 1 when deleted, 0 when the app changed meanwhile and
 // -1 when it is gone.
-var casDelApp = goredis.NewScript(`
+var casDelApp = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return -1 end
 if cur ~= ARGV[2] then return 0 end
@@ -104,7 +104,7 @@ func (s *Store) AccessModel(ctx context.Context) (policy.AccessModel, error) {
 // Clone gives the model non-nil maps, so callers may add to them.
 func (s *Store) readAccessModel(ctx context.Context) (policy.AccessModel, string, error) {
 	cur, err := s.client.Get(ctx, s.keys.accessModel).Result()
-	if errors.Is(err, goredis.Nil) {
+	if errors.Is(err, redis.Nil) {
 		return policy.AccessModel{}.Clone(), "", nil
 	}
 	if err != nil {
@@ -121,7 +121,7 @@ func (s *Store) readAccessModel(ctx context.Context) (policy.AccessModel, string
 // ARGV[1] is "1" when a value was read, ARGV[2] that value. Absence is
 // compared too, so two first writers cannot both succeed. It returns 1
 // when written and 0 when the model changed meanwhile.
-var casModel = goredis.NewScript(`
+var casModel = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '1' then
   if cur ~= ARGV[2] then return 0 end
@@ -180,7 +180,7 @@ func (s *Store) UpdateAccessModel(ctx context.Context, fn func(*policy.AccessMod
 //
 // string.format keeps a large ID in digits, where Lua's tostring would
 // switch to an exponent above 10^14.
-var appendAudit = goredis.NewScript(`
+var appendAudit = redis.NewScript(`
 local id = string.format('%d', redis.call('INCR', KEYS[2]))
 redis.call('ZADD', KEYS[1], id, id .. ':' .. ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[2]))
@@ -224,7 +224,7 @@ func (s *Store) AuditLog(ctx context.Context, before uint64, limit int) ([]polic
 	if before > 0 {
 		top = "(" + strconv.FormatUint(before, 10) // exclusive
 	}
-	members, err := s.client.ZRevRangeByScore(ctx, s.keys.audit, &goredis.ZRangeBy{
+	members, err := s.client.ZRevRangeByScore(ctx, s.keys.audit, &redis.ZRangeBy{
 		Max: top, Min: "-inf", Count: int64(limit),
 	}).Result()
 	if err != nil {

@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/anonaccess/caddy-anonymous-access/policy/storetest"
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 )
 
 // TestStoreSuite runs the store suite on a standalone server per subtest;
@@ -120,7 +120,7 @@ func sessionRec(n byte, app string, exp time.Time) policy.SessionRecord {
 
 // sharedBacking gives each subtest of the suite its own key prefix on one
 // client, for servers that are slow to start and so shared.
-func sharedBacking(c goredis.UniversalClient, restart func()) func(*testing.T) storetest.Backing {
+func sharedBacking(c redis.UniversalClient, restart func()) func(*testing.T) storetest.Backing {
 	n := 0
 	return func(t *testing.T) storetest.Backing {
 		n++

@@ -1,4 +1,4 @@
-package bolt
+package boltstore
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	bbolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )

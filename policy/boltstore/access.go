@@ -1,4 +1,4 @@
-package bolt
+package boltstore
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	bbolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )

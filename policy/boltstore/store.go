@@ -1,8 +1,8 @@
-// Package bolt is the embedded store: one bbolt file holding every tenant's
+// Package boltstore is the embedded store: one bbolt file holding every tenant's
 // spaces, apps, signing key, live sessions, access model (roles and space
 // members) and audit log. State changes are fsync'd before they return;
 // live sessions are written behind in small batches.
-package bolt
+package boltstore
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	bbolt "go.etcd.io/bbolt"
+	"go.etcd.io/bbolt"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )

@@ -1,4 +1,4 @@
-package redis
+package redisstore
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -124,6 +124,6 @@ func (s *Store) sendAdmissions(batch []*admission) {
 }
 
 func isNoScript(err error) bool {
-	var rerr goredis.Error
+	var rerr redis.Error
 	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOSCRIPT")
 }

@@ -1,4 +1,4 @@
-// Package redis is the shared store: one tenant's spaces, apps, signing key,
+// Package redisstore is the shared store: one tenant's spaces, apps, signing key,
 // live sessions, access model and audit log in Redis or Valkey
 // (standalone, Sentinel or Cluster), so that several gateway instances
 // share apps, codes and capacity, and a change made on one reaches the
@@ -22,7 +22,7 @@
 //
 // Durability is the server's: run it with appendonly yes and appendfsync
 // always for "once a call returns, a crash cannot bring back an old code".
-package redis
+package redisstore
 
 import (
 	"context"
@@ -35,7 +35,7 @@ import (
 	"sync"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -51,7 +51,7 @@ const opTimeout = 2 * time.Second
 // policy.Watcher. It does not own its client: several tenants, and the
 // overlapping old and new configs of a reload, may share one.
 type Store struct {
-	client goredis.UniversalClient
+	client redis.UniversalClient
 	keys   keys
 	now    func() time.Time // for Healthy only; session calls get now passed
 
@@ -85,7 +85,7 @@ func (k keys) appSessions(app string) string { return k.appSessionsPrefix + app 
 
 // New returns tenant's store on client, its keys under prefix
 // (DefaultPrefix when empty).
-func New(client goredis.UniversalClient, prefix, tenant string) (*Store, error) {
+func New(client redis.UniversalClient, prefix, tenant string) (*Store, error) {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
@@ -159,7 +159,7 @@ func readHash[T any](ctx context.Context, s *Store, key string) ([]T, error) {
 // casApp replaces an app's stored JSON only if it is still what was read.
 // It returns 1 when written, 0 when the app changed meanwhile and -1 when
 // it is gone.
-var casApp = goredis.NewScript(`
+var casApp = redis.NewScript(`
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return -1 end
 if cur ~= ARGV[2] then return 0 end
@@ -176,7 +176,7 @@ func (s *Store) EnsureApp(ctx context.Context, rec policy.AppRecord) (policy.App
 			return policy.AppRecord{}, unavailable(err)
 		}
 		cur, err := s.client.HGet(ctx, s.keys.apps, rec.ID).Result()
-		if errors.Is(err, goredis.Nil) {
+		if errors.Is(err, redis.Nil) {
 			b, err := json.Marshal(rec)
 			if err != nil {
 				return policy.AppRecord{}, err
@@ -254,7 +254,7 @@ func (s *Store) appTransaction(ctx context.Context, id string, step func(ctx con
 func (s *Store) readApp(ctx context.Context, id string) (string, policy.AppRecord, error) {
 	var rec policy.AppRecord
 	cur, err := s.client.HGet(ctx, s.keys.apps, id).Result()
-	if errors.Is(err, goredis.Nil) {
+	if errors.Is(err, redis.Nil) {
 		return "", rec, policy.ErrUnknownApp
 	}
 	if err != nil {
@@ -306,7 +306,7 @@ func backoff(ctx context.Context, attempt int) error {
 
 // getOrSetKey returns the stored signing key, storing ARGV[1] first when
 // there is none.
-var getOrSetKey = goredis.NewScript(`
+var getOrSetKey = redis.NewScript(`
 local k = redis.call('GET', KEYS[1])
 if k then return k end
 redis.call('SET', KEYS[1], ARGV[1])
