@@ -23,82 +23,63 @@ import (
 const maxAPIBody = 64 << 10
 
 // apiRequest is one management API call: the caller, as the management
-// API sees them, and the path's named segments.
+// API sees them, and the request, whose PathValue has the path's ids.
 type apiRequest struct {
-	w      http.ResponseWriter
-	r      *http.Request
-	user   policy.TenantUser
-	params map[string]string
+	w    http.ResponseWriter
+	r    *http.Request
+	user policy.TenantUser
 	// status is the success status; 200 unless the endpoint says.
 	status int
 }
 
-// apiRoute is one endpoint: a method and a path pattern whose {name}
-// segments become params.
+// apiRoute is one endpoint: a ServeMux pattern below {prefix}/api/v1 and
+// what serves it.
 type apiRoute struct {
-	method, pattern string
-	serve           func(h *Handler, a *apiRequest) (any, error)
+	pattern string
+	serve   func(h *Handler, a *apiRequest) (any, error)
 }
 
 var apiRoutes []apiRoute
 
 func init() {
 	apiRoutes = []apiRoute{
-		{"GET", "/me", (*Handler).apiMe},
-		{"GET", "/roles", (*Handler).apiRoles},
-		{"POST", "/roles", (*Handler).apiCreateRole},
-		{"PUT", "/roles/user-default", (*Handler).apiSetUserDefault},
-		{"PUT", "/roles/{role}", (*Handler).apiUpdateRole},
-		{"PUT", "/users/{user}/roles", (*Handler).apiAssignRoles},
-		{"GET", "/spaces", (*Handler).apiSpaces},
-		{"POST", "/spaces", (*Handler).apiCreateSpace},
-		{"GET", "/spaces/{space}/members", (*Handler).apiMembers},
-		{"PUT", "/spaces/{space}/members/{user}", (*Handler).apiSetMember},
-		{"DELETE", "/spaces/{space}/members/{user}", (*Handler).apiRemoveMember},
-		{"POST", "/spaces/{space}/apps", (*Handler).apiPublish},
-		{"GET", "/apps/{app}", (*Handler).apiApp},
-		{"PUT", "/apps/{app}", (*Handler).apiEditApp},
-		{"DELETE", "/apps/{app}", (*Handler).apiDeleteApp},
-		{"PUT", "/apps/{app}/anonymous-access", (*Handler).apiSetAnonymousAccess},
-		{"POST", "/apps/{app}/anonymous-access/reset-code", (*Handler).apiResetCode},
-		{"GET", "/apps/{app}/link", (*Handler).apiLink},
-		{"GET", "/apps/{app}/embed-code", (*Handler).apiEmbedCode},
-		{"GET", "/capacity", (*Handler).apiCapacity},
-		{"GET", "/audit", (*Handler).apiAudit},
+		{"GET /me", (*Handler).apiMe},
+		{"GET /roles", (*Handler).apiRoles},
+		{"POST /roles", (*Handler).apiCreateRole},
+		{"PUT /roles/user-default", (*Handler).apiSetUserDefault},
+		{"PUT /roles/{role}", (*Handler).apiUpdateRole},
+		{"PUT /users/{user}/roles", (*Handler).apiAssignRoles},
+		{"GET /spaces", (*Handler).apiSpaces},
+		{"POST /spaces", (*Handler).apiCreateSpace},
+		{"GET /spaces/{space}/members", (*Handler).apiMembers},
+		{"PUT /spaces/{space}/members/{user}", (*Handler).apiSetMember},
+		{"DELETE /spaces/{space}/members/{user}", (*Handler).apiRemoveMember},
+		{"POST /spaces/{space}/apps", (*Handler).apiPublish},
+		{"GET /apps/{app}", (*Handler).apiApp},
+		{"PUT /apps/{app}", (*Handler).apiEditApp},
+		{"DELETE /apps/{app}", (*Handler).apiDeleteApp},
+		{"PUT /apps/{app}/anonymous-access", (*Handler).apiSetAnonymousAccess},
+		{"POST /apps/{app}/anonymous-access/reset-code", (*Handler).apiResetCode},
+		{"GET /apps/{app}/link", (*Handler).apiLink},
+		{"GET /apps/{app}/embed-code", (*Handler).apiEmbedCode},
+		{"GET /capacity", (*Handler).apiCapacity},
+		{"GET /audit", (*Handler).apiAudit},
 	}
 }
 
-// match finds the route for a path below /api/v1, its params, and the
-// methods the path allows (for 405).
-func match(method, path string) (*apiRoute, map[string]string, []string) {
-	segs := strings.Split(strings.Trim(path, "/"), "/")
-	var allow []string
-	for i := range apiRoutes {
-		rt := &apiRoutes[i]
-		pat := strings.Split(strings.Trim(rt.pattern, "/"), "/")
-		if len(pat) != len(segs) {
-			continue
-		}
-		params := map[string]string{}
-		ok := true
-		for j, p := range pat {
-			if strings.HasPrefix(p, "{") {
-				params[p[1:len(p)-1]] = segs[j]
-			} else if p != segs[j] {
-				ok = false
-				break
-			}
-		}
-		if !ok {
-			continue
-		}
-		if rt.method == method || method == http.MethodHead && rt.method == http.MethodGet {
-			return rt, params, nil
-		}
-		allow = append(allow, rt.method)
+// apiMux routes the management API's endpoints under the handler's prefix.
+func (h *Handler) apiMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, rt := range apiRoutes {
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		mux.Handle(method+" "+h.Prefix+"/api/v1"+path, h.apiEndpoint(rt.serve))
 	}
-	return nil, nil, allow
+	return mux
 }
+
+// apiPathValues are the names of the API's path segments: each is checked
+// before anything looks it up, so a malformed id gets 400 rather than 404.
+var apiPathValues = [...]string{"app", "role", "space", "user"}
 
 // errNoIdentity is the management API's answer when no identity is
 // configured: without one nobody can be told apart.
@@ -113,68 +94,70 @@ var (
 )
 
 // serveAPI serves the management API under {prefix}/api/v1.
-func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request, sub string) {
+func (h *Handler) serveAPI(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	if err := policy.CheckPath(r.URL.Path, r.URL.RawPath); err != nil {
-		writeAPIError(w, http.StatusBadRequest, err)
-		return
-	}
 	if h.identify == nil {
 		writeAPIError(w, http.StatusNotFound, errNoIdentity)
 		return
 	}
-	rt, params, allow := match(r.Method, sub)
-	if rt == nil {
-		if len(allow) > 0 {
-			hdr.Set("Allow", strings.Join(allow, ", "))
-			writeAPIError(w, http.StatusMethodNotAllowed, errMethod)
+	if err := unrouted(h.api, w, r); err != nil {
+		if err == errNotFound {
+			err = errNoRoute
+		}
+		writeAPIError(w, statusOf(err), err)
+		return
+	}
+	h.api.ServeHTTP(w, r)
+}
+
+// apiEndpoint checks what every endpoint needs (a same-site change, well
+// formed ids, an identity), calls serve and writes its answer.
+func (h *Handler) apiEndpoint(serve func(h *Handler, a *apiRequest) (any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if crossSite(r) {
+			writeAPIError(w, http.StatusForbidden, errCrossSite)
 			return
 		}
-		writeAPIError(w, http.StatusNotFound, errNoRoute)
-		return
-	}
-	if crossSite(r) {
-		writeAPIError(w, http.StatusForbidden, errCrossSite)
-		return
-	}
-	for name, v := range params {
-		if err := checkParam(name, v); err != nil {
-			writeAPIError(w, http.StatusBadRequest, err)
+		for _, name := range apiPathValues {
+			if v := r.PathValue(name); v != "" {
+				if err := checkPathValue(name, v); err != nil {
+					writeAPIError(w, http.StatusBadRequest, err)
+					return
+				}
+			}
+		}
+		user, err := h.identify.identify(r)
+		if err != nil {
+			if ce := h.logger.Check(zap.InfoLevel, "management API: identity refused"); ce != nil {
+				ce.Write(zap.Error(err), zap.String("path", r.URL.Path))
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="anonymous-access"`)
+			writeAPIError(w, http.StatusUnauthorized, policy.ErrUnauthenticated)
 			return
 		}
-	}
-	user, err := h.identify.identify(r)
-	if err != nil {
-		if ce := h.logger.Check(zap.InfoLevel, "management API: identity refused"); ce != nil {
-			ce.Write(zap.Error(err), zap.String("path", r.URL.Path))
+		from, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+		a := &apiRequest{w: w, r: r, user: h.tenant.tenant.As(policy.Caller{User: user, From: from})}
+		out, err := serve(h, a)
+		if err != nil {
+			status := statusOf(err)
+			if status == http.StatusInternalServerError {
+				h.logger.Error("management API", zap.String("path", r.URL.Path), zap.Error(err))
+			}
+			writeAPIError(w, status, err)
+			return
 		}
-		hdr.Set("WWW-Authenticate", `Bearer realm="anonymous-access"`)
-		writeAPIError(w, http.StatusUnauthorized, policy.ErrUnauthenticated)
-		return
-	}
-	from, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
-	a := &apiRequest{w: w, r: r, params: params,
-		user: h.tenant.tenant.As(policy.Caller{User: user, From: from})}
-	out, err := rt.serve(h, a)
-	if err != nil {
-		status := statusOf(err)
-		if status == http.StatusInternalServerError {
-			h.logger.Error("management API", zap.String("path", r.URL.Path), zap.Error(err))
+		if out == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
 		}
-		writeAPIError(w, status, err)
-		return
-	}
-	if out == nil {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	hdr.Set("Content-Type", "application/json")
-	w.WriteHeader(cmp.Or(a.status, http.StatusOK))
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // embed codes stay readable; the type is JSON
-	_ = enc.Encode(out)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(cmp.Or(a.status, http.StatusOK))
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false) // embed codes stay readable; the type is JSON
+		_ = enc.Encode(out)
+	})
 }
 
 // errCrossSite refuses a change asked for by another site's page.
@@ -200,9 +183,8 @@ func crossSite(r *http.Request) bool {
 	return false
 }
 
-// checkParam refuses malformed ids in the path before anything looks
-// them up, so they get 400 rather than 404.
-func checkParam(name, v string) error {
+// checkPathValue refuses a malformed id in the path.
+func checkPathValue(name, v string) error {
 	switch name {
 	case "user":
 		return policy.ValidateUserID("user", v)
@@ -278,30 +260,11 @@ func jsonKind(goKind string) string {
 	return "number"
 }
 
-// statusOf maps a domain error to an HTTP status.
+// statusOf is the HTTP status of an error: its refusal's, 500 for an
+// error nobody planned for.
 func statusOf(err error) int {
-	var inv *policy.InvalidError
-	switch {
-	case errors.Is(err, policy.ErrUnauthenticated):
-		return http.StatusUnauthorized
-	case errors.Is(err, policy.ErrForbidden):
-		return http.StatusForbidden
-	case errors.Is(err, policy.ErrUnknownApp), errors.Is(err, policy.ErrUnknownSpace),
-		errors.Is(err, policy.ErrUnknownRole), errors.Is(err, policy.ErrNotMember):
-		return http.StatusNotFound
-	case errors.Is(err, policy.ErrOff), errors.Is(err, policy.ErrNotManaged),
-		errors.Is(err, policy.ErrAppExists), errors.Is(err, policy.ErrSpaceExists),
-		errors.Is(err, policy.ErrRoleExists), errors.Is(err, policy.ErrProvisioned),
-		errors.Is(err, policy.ErrOwner):
-		return http.StatusConflict
-	case errors.Is(err, policy.ErrStoreUnavailable):
-		return http.StatusServiceUnavailable
-	case errors.Is(err, errAPIBodyTooLarge):
-		return http.StatusRequestEntityTooLarge
-	case errors.Is(err, errNotJSON):
-		return http.StatusUnsupportedMediaType
-	case errors.As(err, &inv), errors.Is(err, errUnexpectedBody), errors.Is(err, policy.ErrBadPath):
-		return http.StatusBadRequest
+	if f := refusalOf(err); f != nil {
+		return f.status
 	}
 	return http.StatusInternalServerError
 }

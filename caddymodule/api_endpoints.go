@@ -56,7 +56,7 @@ func (h *Handler) apiUpdateRole(a *apiRequest) (any, error) {
 	if err := a.decode(&b); err != nil {
 		return nil, err
 	}
-	name := a.params["role"]
+	name := a.r.PathValue("role")
 	if _, err := a.user.UpdateRole(a.r.Context(), name, policy.RoleChange{Description: b.Description, PublicLinkCreation: b.PublicLinkCreation}); err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func (h *Handler) apiAssignRoles(a *apiRequest) (any, error) {
 	if b.Roles == nil {
 		return nil, &policy.InvalidError{Field: "roles", Reason: "is required (an empty list removes every role)"}
 	}
-	user := a.params["user"]
+	user := a.r.PathValue("user")
 	if err := a.user.AssignRoles(a.r.Context(), user, b.Roles); err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func (h *Handler) apiCreateSpace(a *apiRequest) (any, error) {
 }
 
 func (h *Handler) apiMembers(a *apiRequest) (any, error) {
-	return a.user.Members(a.r.Context(), a.params["space"])
+	return a.user.Members(a.r.Context(), a.r.PathValue("space"))
 }
 
 // memberBody sets a member's space role.
@@ -130,7 +130,7 @@ func (h *Handler) apiSetMember(a *apiRequest) (any, error) {
 	if err := a.decode(&b); err != nil {
 		return nil, err
 	}
-	space, user := a.params["space"], a.params["user"]
+	space, user := a.r.PathValue("space"), a.r.PathValue("user")
 	if err := a.user.SetMember(a.r.Context(), space, user, b.Role); err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func (h *Handler) apiRemoveMember(a *apiRequest) (any, error) {
 	if err := a.noBody(); err != nil {
 		return nil, err
 	}
-	return nil, a.user.RemoveMember(a.r.Context(), a.params["space"], a.params["user"])
+	return nil, a.user.RemoveMember(a.r.Context(), a.r.PathValue("space"), a.r.PathValue("user"))
 }
 
 // appBody is an app definition as tenant users publish or edit it.
@@ -165,11 +165,11 @@ func (h *Handler) apiPublish(a *apiRequest) (any, error) {
 		return nil, err
 	}
 	a.status = http.StatusCreated
-	return a.user.Publish(a.r.Context(), a.params["space"], b.app())
+	return a.user.Publish(a.r.Context(), a.r.PathValue("space"), b.app())
 }
 
 func (h *Handler) apiApp(a *apiRequest) (any, error) {
-	return a.user.App(a.r.Context(), a.params["app"])
+	return a.user.App(a.r.Context(), a.r.PathValue("app"))
 }
 
 func (h *Handler) apiEditApp(a *apiRequest) (any, error) {
@@ -177,17 +177,17 @@ func (h *Handler) apiEditApp(a *apiRequest) (any, error) {
 	if err := a.decode(&b); err != nil {
 		return nil, err
 	}
-	if b.ID != "" && b.ID != a.params["app"] {
+	if b.ID != "" && b.ID != a.r.PathValue("app") {
 		return nil, &policy.InvalidError{Field: "id", Reason: "cannot be changed"}
 	}
-	return a.user.Edit(a.r.Context(), a.params["app"], b.app())
+	return a.user.Edit(a.r.Context(), a.r.PathValue("app"), b.app())
 }
 
 func (h *Handler) apiDeleteApp(a *apiRequest) (any, error) {
 	if err := a.noBody(); err != nil {
 		return nil, err
 	}
-	return nil, a.user.Delete(a.r.Context(), a.params["app"])
+	return nil, a.user.Delete(a.r.Context(), a.r.PathValue("app"))
 }
 
 // accessBody turns anonymous access on or off.
@@ -203,14 +203,14 @@ func (h *Handler) apiSetAnonymousAccess(a *apiRequest) (any, error) {
 	if b.Enabled == nil {
 		return nil, &policy.InvalidError{Field: "enabled", Reason: "is required: true or false"}
 	}
-	return a.user.SetAnonymousAccess(a.r.Context(), a.params["app"], *b.Enabled)
+	return a.user.SetAnonymousAccess(a.r.Context(), a.r.PathValue("app"), *b.Enabled)
 }
 
 func (h *Handler) apiResetCode(a *apiRequest) (any, error) {
 	if err := a.noBody(); err != nil {
 		return nil, err
 	}
-	v, err := a.user.ResetCode(a.r.Context(), a.params["app"])
+	v, err := a.user.ResetCode(a.r.Context(), a.r.PathValue("app"))
 	if err == nil {
 		countReset(h.Tenant, v.ID)
 	}
@@ -218,7 +218,7 @@ func (h *Handler) apiResetCode(a *apiRequest) (any, error) {
 }
 
 func (h *Handler) apiLink(a *apiRequest) (any, error) {
-	u, err := a.user.Link(a.r.Context(), a.params["app"])
+	u, err := a.user.Link(a.r.Context(), a.r.PathValue("app"))
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (h *Handler) apiLink(a *apiRequest) (any, error) {
 
 func (h *Handler) apiEmbedCode(a *apiRequest) (any, error) {
 	q := a.r.URL.Query()
-	html, u, err := a.user.EmbedCode(a.r.Context(), a.params["app"], policy.LinkOptions{Object: q.Get("object"), Width: q.Get("width"), Height: q.Get("height")})
+	html, u, err := a.user.EmbedCode(a.r.Context(), a.r.PathValue("app"), policy.LinkOptions{Object: q.Get("object"), Width: q.Get("width"), Height: q.Get("height")})
 	if err != nil {
 		return nil, err
 	}

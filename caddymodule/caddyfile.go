@@ -133,6 +133,11 @@ func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			a.TenantAdmins, err = someArgs(d)
 		case "analytics_admins":
 			a.AnalyticsAdmins, err = someArgs(d)
+		case "error_pages":
+			err = oneArg(d, &a.ErrorPages)
+			if err == nil && a.ErrorPages != errorPagesBuiltin && a.ErrorPages != errorPagesCaddy {
+				return d.Errf("error_pages must be builtin or caddy: %q", a.ErrorPages)
+			}
 		default:
 			return d.Errf("unknown subdirective %q", name)
 		}

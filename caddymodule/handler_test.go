@@ -158,7 +158,7 @@ func TestExpiryAndReloadStartsNewSession(t *testing.T) {
 	f.clock.Advance(time.Second)
 	// A script's fetch after expiry gets 401 JSON and no new session.
 	w := f.serve(get("/assets/data.json", c, "Sec-Fetch-Dest", "empty", "Accept", "application/json"))
-	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `"error":"anonymous session expired"`) || len(w.Result().Cookies()) != 0 {
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), `"error":"session_expired"`) || len(w.Result().Cookies()) != 0 {
 		t.Fatalf("fetch after expiry: %d %s %v", w.Code, w.Body, w.Result().Cookies())
 	}
 	// A page load starts a new session through capacity admission.
@@ -237,16 +237,16 @@ func TestDenials(t *testing.T) {
 		status               int
 		body                 string
 	}{
-		{"no session", "GET", "/d/market.html", nil, 401, `{"error":"no anonymous session"}`},
-		{"out of scope", "GET", "/d/internal.html", c, 403, `{"error":"path not shared with anonymous users"}`},
-		{"denied", "GET", "/assets/secret/k", c, 403, `{"error":"path not shared with anonymous users"}`},
-		{"method", "DELETE", "/d/market.html", c, 405, `{"error":"method not allowed for anonymous users"}`},
-		{"dot dot", "GET", "/d/market.html/../internal.html", c, 400, `{"error":"malformed request path"}`},
-		{"encoded dot dot", "GET", "/d/%2e%2e/internal.html", c, 400, `{"error":"malformed request path"}`},
-		{"encoded slash", "GET", "/d/market.html%2f..%2finternal.html", c, 400, `{"error":"malformed request path"}`},
-		{"double slash", "GET", "//d/market.html", c, 400, `{"error":"malformed request path"}`},
-		{"garbage cookie", "GET", "/d/market.html", &http.Cookie{Name: "__Host-anon_market", Value: "x.y.z"}, 401, `{"error":"no anonymous session"}`},
-		{"gateway 404", "GET", "/_anon/nothing", c, 404, `{"error":"not found"}`},
+		{"no session", "GET", "/d/market.html", nil, 401, `{"error":"no_session","message":"no anonymous session"}`},
+		{"out of scope", "GET", "/d/internal.html", c, 403, `{"error":"not_shared","message":"path not shared with anonymous users"}`},
+		{"denied", "GET", "/assets/secret/k", c, 403, `{"error":"not_shared","message":"path not shared with anonymous users"}`},
+		{"method", "DELETE", "/d/market.html", c, 405, `{"error":"method_not_allowed","message":"method not allowed for anonymous users"}`},
+		{"dot dot", "GET", "/d/market.html/../internal.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
+		{"encoded dot dot", "GET", "/d/%2e%2e/internal.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
+		{"encoded slash", "GET", "/d/market.html%2f..%2finternal.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
+		{"double slash", "GET", "//d/market.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
+		{"garbage cookie", "GET", "/d/market.html", &http.Cookie{Name: "__Host-anon_market", Value: "x.y.z"}, 401, `{"error":"no_session","message":"no anonymous session"}`},
+		{"gateway 404", "GET", "/_anon/nothing", c, 404, `{"error":"not_found","message":"not found"}`},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest(tt.method, "http://share.example.com/", nil)

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -80,8 +81,17 @@ type Handler struct {
 	// AnalyticsAdmins are user ids that are analytics admins whatever the
 	// stored role assignments say.
 	AnalyticsAdmins []string `json:"analytics_admins,omitempty"`
+	// ErrorPages says who shows a refusal (no session, out of scope, link
+	// not valid, capacity reached, …): "builtin" (default) answers with
+	// the handler's own page, or JSON for scripts; "caddy" returns the
+	// error to Caddy, so the site's handle_errors routes render it with
+	// {http.error.status_code}, {http.anonymous_access.reason} and
+	// {http.anonymous_access.retry_after}.
+	ErrorPages string `json:"error_pages,omitempty"`
 
 	identify identifier
+	gateway  *http.ServeMux
+	api      *http.ServeMux
 	tenant   *tenantHandle
 	poolKey  string
 	logger   *zap.Logger
@@ -156,6 +166,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.Prefix = DefaultPrefix
 	}
 	h.Prefix = "/" + strings.Trim(h.Prefix, "/")
+	if !validPrefix.MatchString(h.Prefix) {
+		return fmt.Errorf("anonymous_access: prefix must be a clean path of letters, digits and ._~- : %q", h.Prefix)
+	}
+	switch h.ErrorPages {
+	case "":
+		h.ErrorPages = errorPagesBuiltin
+	case errorPagesBuiltin, errorPagesCaddy:
+	default:
+		return fmt.Errorf("anonymous_access: error_pages must be builtin or caddy, not %q", h.ErrorPages)
+	}
+	h.gateway, h.api = h.gatewayMux(), h.apiMux()
 	if h.Storage == nil {
 		h.Storage = &Storage{}
 	}

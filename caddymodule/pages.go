@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"errors"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
@@ -61,75 +62,50 @@ func (h *Handler) writeLanding(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// pageText is what a person in a browser reads about a refusal.
 type pageText struct {
 	Title, Message, Hint string
 }
 
-// pageFor words an error for a person in a browser.
-func pageFor(status int, err error) pageText {
-	switch err {
-	case policy.ErrDenied:
-		return pageText{"This link is not valid", "The link may have been turned off, or replaced by a new one.", "Ask the person who shared it for a current link."}
-	case policy.ErrCapacityFull:
-		return pageText{"Too many viewers right now", "This content has reached its limit of simultaneous anonymous viewers.", "Please try again in a little while."}
-	case policy.ErrRateLimited:
-		return pageText{"Too many attempts", "There were too many attempts with invalid links from your network.", "Please wait a moment before trying again."}
-	case policy.ErrRevoked:
-		return pageText{"This link is no longer valid", "Sharing of this content was turned off, or its link was replaced.", "Ask the person who shared it for a current link."}
-	case policy.ErrExpired:
-		return pageText{"Your session has ended", "Anonymous sessions last a limited time.", "Open the shared link again to continue."}
-	case policy.ErrNoSession:
-		return pageText{"Open the shared link first", "This page is only available through a shared link.", "Open the link you were given to view it."}
-	case policy.ErrStoreUnavailable:
-		return pageText{"Temporarily unavailable", "Shared content cannot be opened right now.", "Please try again in a few seconds."}
-	case policy.ErrOutOfScope:
-		return pageText{"Not shared", "This page is not part of the content that was shared with you.", ""}
-	}
-	return pageText{http.StatusText(status), err.Error(), ""}
-}
-
-// retryOf is the Retry-After of a capacity or rate refusal of a GET, for
-// the error page's countdown.
-func retryOf(w http.ResponseWriter, r *http.Request, status int) int {
-	if r.Method != http.MethodGet || (status != http.StatusServiceUnavailable && status != http.StatusTooManyRequests) {
-		return 0
-	}
-	n, _ := strconv.Atoi(w.Header().Get("Retry-After"))
-	return n
-}
-
-// writeError answers with an HTML page for browsers and JSON
-// {"error": "..."} for everything else. err is always a sentinel: it never
-// carries a code, token or session id.
-func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, status int, err error) {
+// writePage answers a refusal with an HTML page for browsers and JSON
+// {"error": code, "message": text} for everything else. err is a sentinel
+// or an InvalidError: it never carries a code, token or session id.
+func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, f *refusal, err error, retry int) {
 	hdr := w.Header()
 	hdr.Del("Content-Security-Policy")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	if strings.Contains(r.Header.Get("Accept"), "text/html") {
-		hdr.Set("Content-Type", "text/html; charset=utf-8")
-		hdr.Set("Content-Security-Policy", errorCSP+h.tenant.tenant.AllFrameAncestors())
-		w.WriteHeader(status)
+	if !strings.Contains(r.Header.Get("Accept"), "text/html") {
+		hdr.Set("Content-Type", "application/json")
+		w.WriteHeader(f.status)
 		if r.Method != http.MethodHead {
-			_ = errorPage.Execute(w, struct {
-				pageText
-				CSS template.CSS
-				JS  template.JS
-				// Retry is the countdown, in seconds, before the page
-				// loads itself again; only for a page load (a GET),
-				// which starts a session once there is room.
-				Retry int
-				// Restart offers a page load, which starts a new
-				// session after the old one expired. A page load that
-				// got here already tried, past the renewal window.
-				Restart bool
-			}{pageFor(status, err), template.CSS(pageCSS), template.JS(errorJS), retryOf(w, r, status), err == policy.ErrExpired && !isPageLoad(r)})
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": f.code, "message": f.messageOf(err)})
 		}
 		return
 	}
-	hdr.Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if r.Method != http.MethodHead {
-		_ = json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+	page := f.page
+	if page.Title == "" {
+		page = pageText{Title: http.StatusText(f.status), Message: f.messageOf(err)}
 	}
+	if r.Method != http.MethodGet || (f.status != http.StatusServiceUnavailable && f.status != http.StatusTooManyRequests) {
+		retry = 0 // a countdown only reloads a page, which only a GET is
+	}
+	hdr.Set("Content-Type", "text/html; charset=utf-8")
+	hdr.Set("Content-Security-Policy", errorCSP+h.tenant.tenant.AllFrameAncestors())
+	w.WriteHeader(f.status)
+	if r.Method == http.MethodHead {
+		return
+	}
+	_ = errorPage.Execute(w, struct {
+		pageText
+		CSS template.CSS
+		JS  template.JS
+		// Retry is the countdown, in seconds, before the page loads
+		// itself again, which starts a session once there is room.
+		Retry int
+		// Restart offers a page load, which starts a new session after
+		// the old one expired. A page load that got here already tried,
+		// past the renewal window.
+		Restart bool
+	}{page, template.CSS(pageCSS), template.JS(errorJS), retry, errors.Is(err, policy.ErrExpired) && !isPageLoad(r)})
 }

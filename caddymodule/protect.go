@@ -30,79 +30,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.serveProtected(w, r, next)
 }
 
-// denial ranks why a request was refused: with several session cookies
-// the most specific reason wins.
-type denial struct {
-	err     error
-	rank    int
-	expired string // a token that may be renewed on a page load
-}
-
-func rankOf(err error) int {
-	switch err {
-	case policy.ErrStoreUnavailable:
-		return 6
-	case policy.ErrMethodNotAllowed:
-		return 5
-	case policy.ErrOutOfScope:
-		return 4
-	case policy.ErrRevoked:
-		return 3
-	case policy.ErrExpired:
-		return 2
-	case policy.ErrInvalidToken:
-		return 1
-	}
-	return 0
-}
-
 func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
 	t := h.tenant.tenant
 	r.Header.Del(headerApp)
 	r.Header.Del(headerSession)
 	if err := policy.CheckPath(r.URL.Path, r.URL.RawPath); err != nil {
-		h.deny(w, r, http.StatusBadRequest, err, metrics.ReasonScope)
-		return nil
+		return h.refuse(w, r, err)
 	}
-	var granted *policy.Verified
-	d := denial{err: policy.ErrNoSession}
-	eachSessionCookie(r.Header, func(token string) bool {
-		v, err := t.Authorize(token, r.Method, r.URL.Path)
-		if err == nil {
-			granted = v
-			return false
-		}
-		if rk := rankOf(err); rk > d.rank {
-			d.err, d.rank = err, rk
-		}
-		if err == policy.ErrExpired && d.expired == "" {
-			d.expired = token
-		}
-		return true
-	})
-	if granted == nil && d.expired != "" && d.rank <= rankOf(policy.ErrExpired) && isPageLoad(r) {
-		var ok bool
-		if granted, ok = h.renew(w, r, d.expired); !ok {
-			return nil
-		}
+	acc := t.AuthorizeRequest(func(yield func(string) bool) { eachSessionCookie(r.Header, yield) }, r.Method, r.URL.Path)
+	if acc.Granted == nil && acc.Renewable != "" && isPageLoad(r) {
+		return h.renew(w, r, next, acc.Renewable)
 	}
 	metrics.CheckDuration.Observe(time.Since(start).Seconds())
-	if granted == nil {
-		h.denyProtected(w, r, d.err)
-		return nil
+	if acc.Granted == nil {
+		return h.refuse(w, r, acc.Refusal)
 	}
-	return h.forward(w, r, next, granted)
+	return h.forward(w, r, next, acc.Granted)
 }
 
 // renew starts a new session from an expired token on a top-level page
-// load. It writes the refusal itself and returns false when it cannot.
-func (h *Handler) renew(w http.ResponseWriter, r *http.Request, token string) (*policy.Verified, bool) {
+// load and forwards the request under it.
+func (h *Handler) renew(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, token string) error {
 	t := h.tenant.tenant
 	opened, err := t.Renew(r.Context(), token, r.Method, r.URL.Path)
 	if err != nil {
-		h.refuseOpen(w, r, err, true)
-		return nil, false
+		return h.refuse(w, r, err)
 	}
 	metrics.SessionsStarted.WithLabelValues(t.Name(), opened.Session.App, string(policy.KindRenewal)).Inc()
 	if ce := h.logger.Check(zap.DebugLevel, "anonymous session renewed"); ce != nil {
@@ -111,10 +64,9 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request, token string) (*
 	setSessionCookie(w, opened, time.Duration(h.RenewalWindow))
 	v, err := t.Authorize(opened.Token, r.Method, r.URL.Path)
 	if err != nil {
-		h.denyProtected(w, r, err)
-		return nil, false
+		return h.refuse(w, r, err)
 	}
-	return v, true
+	return h.forward(w, r, next, v)
 }
 
 // isPageLoad tells a top-level or iframe page load from a script's fetch,
@@ -133,9 +85,8 @@ func isPageLoad(r *http.Request) bool {
 }
 
 func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, v *policy.Verified) error {
-	if status, err := capBody(r); err != nil {
-		h.writeError(w, r, status, err)
-		return nil
+	if err := capBody(r); err != nil {
+		return h.refuse(w, r, err)
 	}
 	stripSessionCookies(r.Header)
 	r.Header[headerApp] = []string{v.Session.App}
@@ -152,53 +103,27 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 // the backend sees any of it. A declared length is checked as it is (the
 // server reads no more than it); a body of unknown length (chunked) is
 // read here, up to the cap, rather than cut off mid-stream.
-func capBody(r *http.Request) (int, error) {
+func capBody(r *http.Request) error {
 	if r.ContentLength > maxAnonymousBody {
-		return http.StatusRequestEntityTooLarge, errBodyTooLarge
+		return errBodyTooLarge
 	}
 	if r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
-		return 0, nil
+		return nil
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
 	if err != nil {
-		return http.StatusBadRequest, errBodyUnreadable
+		return errBodyUnreadable
 	}
 	if len(body) > maxAnonymousBody {
-		return http.StatusRequestEntityTooLarge, errBodyTooLarge
+		return errBodyTooLarge
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
-	return 0, nil
+	return nil
 }
 
 var (
 	errBodyTooLarge   = errors.New("request body too large")
 	errBodyUnreadable = errors.New("request body could not be read")
 )
-
-func (h *Handler) denyProtected(w http.ResponseWriter, r *http.Request, err error) {
-	switch err {
-	case policy.ErrStoreUnavailable:
-		setRetryAfter(w, retryStore)
-		h.writeError(w, r, http.StatusServiceUnavailable, err)
-	case policy.ErrMethodNotAllowed:
-		h.deny(w, r, http.StatusMethodNotAllowed, err, metrics.ReasonMethod)
-	case policy.ErrOutOfScope:
-		h.deny(w, r, http.StatusForbidden, err, metrics.ReasonScope)
-	case policy.ErrRevoked:
-		h.deny(w, r, http.StatusUnauthorized, err, metrics.ReasonRevoked)
-	case policy.ErrExpired:
-		h.deny(w, r, http.StatusUnauthorized, err, metrics.ReasonExpired)
-	default:
-		h.deny(w, r, http.StatusUnauthorized, policy.ErrNoSession, metrics.ReasonNoSession)
-	}
-}
-
-func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, err error, reason string) {
-	metrics.RequestsDenied.WithLabelValues(h.Tenant, reason).Inc()
-	if ce := h.logger.Check(zap.DebugLevel, "anonymous request denied"); ce != nil {
-		ce.Write(zap.String("tenant", h.Tenant), zap.String("reason", reason), zap.Int("status", status))
-	}
-	h.writeError(w, r, status, err)
-}

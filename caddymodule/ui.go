@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
 
 // uiFiles are the tenant users' web UI under {prefix}/ui/: plain HTML, CSS
@@ -84,31 +82,19 @@ func mustLoadUIAssets() map[string]uiAsset {
 	return out
 }
 
-// serveUI serves the web UI: {prefix}/ui redirects to {prefix}/ui/, which
-// is the page; {prefix}/ui/<file> is one of its static files.
-func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request, sub string) {
+// serveUI serves the web UI: {prefix}/ui/ is the page, {prefix}/ui/<file>
+// one of its static files.
+func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request) error {
 	hdr := w.Header()
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		hdr.Set("Allow", "GET, HEAD")
-		h.writeError(w, r, http.StatusMethodNotAllowed, policy.ErrMethodNotAllowed)
-		return
-	}
-	if sub == "/ui" {
-		// Relative asset URLs in the page resolve only below the slash.
-		http.Redirect(w, r, h.Prefix+"/ui/", http.StatusMovedPermanently)
-		return
-	}
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Referrer-Policy", "no-referrer")
-	name := strings.TrimPrefix(sub, "/ui/")
+	name := strings.TrimPrefix(r.URL.Path, h.Prefix+"/ui/")
 	if name == "" || name == "index.html" {
-		h.writeUIIndex(w, r)
-		return
+		return h.writeUIIndex(w, r)
 	}
 	a, ok := uiAssets[name]
 	if !ok {
-		h.writeError(w, r, http.StatusNotFound, errNotFound)
-		return
+		return h.refuse(w, r, errNotFound)
 	}
 	hdr.Set("Content-Security-Policy", uiCSP)
 	hdr.Set("Content-Type", a.ctype)
@@ -117,11 +103,12 @@ func (h *Handler) serveUI(w http.ResponseWriter, r *http.Request, sub string) {
 	// with last version's scripts; the ETag makes that a 304.
 	hdr.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(a.body))
+	return nil
 }
 
 // writeUIIndex renders the page. It is small and rendered per request, so
 // it always matches the handler's current identity setting and prefix.
-func (h *Handler) writeUIIndex(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) writeUIIndex(w http.ResponseWriter, r *http.Request) error {
 	page := uiPage{Identity: "none", API: h.Prefix + "/api/v1"}
 	if h.Identity != nil {
 		page.Identity = h.Identity.Type
@@ -129,8 +116,7 @@ func (h *Handler) writeUIIndex(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
 	if err := uiIndex.Execute(&buf, page); err != nil {
 		h.logger.Error("rendering the web UI", zap.Error(err))
-		h.writeError(w, r, http.StatusInternalServerError, errUIUnavailable)
-		return
+		return h.refuse(w, r, errUIUnavailable)
 	}
 	hdr := w.Header()
 	hdr.Set("Content-Security-Policy", uiCSP)
@@ -141,4 +127,5 @@ func (h *Handler) writeUIIndex(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead {
 		_, _ = w.Write(buf.Bytes())
 	}
+	return nil
 }

@@ -28,7 +28,7 @@ func TestUIRoutes(t *testing.T) {
 		{name: "stylesheet", method: "GET", path: "/_anon/ui/ui.css", status: 200, ctype: "text/css; charset=utf-8", cache: "no-cache"},
 		{name: "unknown file", method: "GET", path: "/_anon/ui/nope.js", status: 404},
 		{name: "no subdirectories", method: "GET", path: "/_anon/ui/ui/ui.css", status: 404},
-		{name: "no way out", method: "GET", path: "/_anon/ui/../ui.go", status: 404},
+		{name: "no way out", method: "GET", path: "/_anon/ui/../ui.go", status: 400},
 		{name: "not a prefix match", method: "GET", path: "/_anon/uix", status: 404},
 		{name: "post", method: "POST", path: "/_anon/ui/", status: 405},
 		{name: "put asset", method: "PUT", path: "/_anon/ui/ui.css", status: 405},
@@ -79,6 +79,7 @@ func TestUIPageSettings(t *testing.T) {
 	f := newHandler(t, 10)
 	f.h.Prefix = "/share"
 	f.h.Identity = &Identity{Type: "jwt"}
+	f.h.gateway, f.h.api = f.h.gatewayMux(), f.h.apiMux()
 	w := f.serve(httptest.NewRequest("GET", "http://share.example.com/share/ui/", nil))
 	body := w.Body.String()
 	for _, want := range []string{

@@ -50,6 +50,39 @@
     };
   }
 
+  var byStatus = { 403: "invalid_link", 429: "rate_limited", 503: "unavailable" };
+
+  function refused(code, status, wait) {
+    switch (code) {
+      case "capacity_full":
+        countdown(wait, "Too many viewers right now",
+          "This content has reached its limit of simultaneous anonymous viewers.");
+        break;
+      case "store_unavailable":
+      case "unavailable":
+        countdown(wait, "Temporarily unavailable",
+          "Shared content cannot be opened right now.");
+        break;
+      case "rate_limited":
+        countdown(wait, "Too many attempts",
+          "There were too many attempts with invalid links from your network.");
+        break;
+      case "invalid_link":
+        show("This link is not valid",
+          "The link may have been turned off, or replaced by a new one.",
+          "Ask the person who shared it for a current link.");
+        break;
+      case "bad_request":
+        show("This link is incomplete",
+          "Part of the link is missing or was changed.",
+          "Copy the whole link again, or ask for a new one.");
+        break;
+      default:
+        show("This link could not be opened", "The server answered " + status + ".",
+          "Please try again later.");
+    }
+  }
+
   function open() {
     show("Opening shared content…", "One moment while your anonymous session starts.");
     fetch(location.pathname, {
@@ -65,24 +98,15 @@
         return;
       }
       var wait = parseInt(resp.headers.get("Retry-After"), 10);
-      switch (resp.status) {
-        case 503:
-          countdown(wait, "Too many viewers right now",
-            "This content has reached its limit of simultaneous anonymous viewers.");
-          break;
-        case 429:
-          countdown(wait, "Too many attempts",
-            "There were too many attempts with invalid links from your network.");
-          break;
-        case 403:
-          show("This link is not valid",
-            "The link may have been turned off, or replaced by a new one.",
-            "Ask the person who shared it for a current link.");
-          break;
-        default:
-          show("This link could not be opened", "The server answered " + resp.status + ".",
-            "Please try again later.");
-      }
+      // The JSON "error" code says what happened; a page rendered by the
+      // site's own handle_errors has none, and the status is all there is.
+      return resp.json().then(function (data) {
+        return data && data.error;
+      }, function () {
+        return "";
+      }).then(function (code) {
+        refused(code || byStatus[resp.status] || "", resp.status, wait);
+      });
     }, function () {
       countdown(10, "Cannot reach the server", "Check your connection.");
     });
