@@ -1,11 +1,11 @@
 package caddymodule
 
 import (
-	"errors"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"net/http"
 	"strconv"
