@@ -33,8 +33,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	start := time.Now()
 	t := h.tenant.tenant
-	r.Header.Del(headerApp)
-	r.Header.Del(headerSession)
+	dropGatewayHeaders(r.Header)
 	if err := policy.CheckPath(r.URL.Path, r.URL.RawPath); err != nil {
 		return h.refuse(w, r, err)
 	}
@@ -96,7 +95,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		repl.Set("http.anonymous_access.session", v.Ref)
 	}
 	w.Header().Set("Content-Security-Policy", h.tenant.tenant.FrameAncestors(v))
-	return next.ServeHTTP(w, r)
+	return next.ServeHTTP(&privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r)
 }
 
 // capBody refuses an anonymous request body over maxAnonymousBody before

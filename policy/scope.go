@@ -7,8 +7,12 @@ import (
 // CheckPath reports whether a request path is safe to decide on: it must be
 // absolute and free of dot segments, empty segments, backslashes, control
 // characters and encoded slashes or backslashes, so that the path we match
-// is exactly the path the backend will act on. path is the decoded path,
-// rawPath the escaped form when it differs from the default encoding.
+// is exactly the path the backend will act on. It also refuses ';', which
+// Java servlet containers and Spring read as the start of path parameters
+// (/admin;x is /admin to them), and '%' in the decoded path, a second round
+// of encoding (%252e) that a backend decoding again would read as a
+// separator or a dot. path is the decoded path, rawPath the escaped form
+// when it differs from the default encoding.
 func CheckPath(path, rawPath string) error {
 	if path == "" || path[0] != '/' {
 		return ErrBadPath
@@ -20,7 +24,7 @@ func CheckPath(path, rawPath string) error {
 	for i := 1; i <= len(path); i++ {
 		if i < len(path) {
 			c := path[i]
-			if c < 0x20 || c == 0x7f || c == '\\' {
+			if c < 0x20 || c == 0x7f || c == '\\' || c == ';' || c == '%' {
 				return ErrBadPath
 			}
 			if c != '/' {

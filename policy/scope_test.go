@@ -34,6 +34,17 @@ func TestCheckPath(t *testing.T) {
 		{"/a/../b", "/a/%2e%2e/b", false},
 		{"/a/./b", "/a/%2E/b", false},
 		{"/a b", "/a%20b", true},
+		// What a backend may read as another path: path parameters
+		// (Tomcat, Jetty, Spring: /admin;x=1 is /admin) and a second
+		// round of decoding (%252e is %2e is .).
+		{"/app/x;jsessionid=1", "", false},
+		{"/admin;/", "", false},
+		{"/d/market.html;", "", false},
+		{"/a;b", "/a%3Bb", false},
+		{"/a;b", "/a%3bb", false},
+		{"/a/%2e%2e/b", "/a/%252e%252e/b", false},
+		{"/a%b", "", false},
+		{"/a%2fb", "/a%252fb", false},
 	}
 	for _, tt := range tests {
 		err := CheckPath(tt.path, tt.raw)
