@@ -12,9 +12,11 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("anonymous_access", parseCaddyfile)
-	// Before reverse_proxy (and so before file_server), so it works outside
-	// a route block.
-	httpcaddyfile.RegisterDirectiveOrder("anonymous_access", httpcaddyfile.Before, "reverse_proxy")
+	// With Caddy's authentication directives: after the path rewrites
+	// (rewrite, uri, try_files), so the check sees the path that is
+	// forwarded, and before handle, route, respond, reverse_proxy and
+	// file_server, so no layout of a site runs anything unchecked.
+	httpcaddyfile.RegisterDirectiveOrder("anonymous_access", httpcaddyfile.After, "forward_auth")
 }
 
 func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -173,5 +174,59 @@ func TestExampleCaddyfileAdapts(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte(`"handler":"anonymous_access"`)) {
 		t.Fatalf("the example has no anonymous_access handler: %s", out)
+	}
+}
+
+// TestDirectiveOrderProtectsEveryLayout checks that however a site is laid
+// out, every handler that could serve content runs after anonymous_access,
+// and path rewrites before it, so the check sees what is forwarded.
+func TestDirectiveOrderProtectsEveryLayout(t *testing.T) {
+	for _, f := range []string{"layout-handle", "layout-rewrite", "full"} {
+		in, err := os.ReadFile("testdata/adapt/" + f + ".caddyfile")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _, err := caddyconfig.GetAdapter("caddyfile").Adapt(in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			Apps struct {
+				HTTP struct {
+					Servers map[string]struct {
+						Routes []struct {
+							Handle []struct {
+								Routes []struct {
+									Handle []struct {
+										Handler string `json:"handler"`
+									} `json:"handle"`
+								} `json:"routes"`
+							} `json:"handle"`
+						} `json:"routes"`
+					} `json:"servers"`
+				} `json:"http"`
+			} `json:"apps"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		var order []string
+		for _, r := range cfg.Apps.HTTP.Servers["srv0"].Routes[0].Handle[0].Routes {
+			for _, h := range r.Handle {
+				order = append(order, h.Handler)
+			}
+		}
+		gate := slices.Index(order, "anonymous_access")
+		for i, h := range order {
+			switch {
+			case h == "rewrite" && i > gate:
+				t.Errorf("%s: a rewrite runs after the check: %v", f, order)
+			case h != "rewrite" && h != "anonymous_access" && i < gate:
+				t.Errorf("%s: %s runs before the check: %v", f, h, order)
+			}
+		}
+		if gate < 0 {
+			t.Errorf("%s: no anonymous_access: %v", f, order)
+		}
 	}
 }
