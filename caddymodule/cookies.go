@@ -22,12 +22,12 @@ const (
 )
 
 // setSessionCookie adds the cookie of a new session to the response. The
-// token inside expires after session_ttl, but the cookie lives for the
-// renewal window so a page load after expiry can start a new session from
-// it. The header is written directly: the name is a validated app id and
+// token inside expires after session_ttl, but the cookie lives until the
+// end of the renewal window (counted from the redemption of the link) so a
+// page load after expiry can start a new session from it. The header is written directly: the name is a validated app id and
 // the value a JWT (base64url and dots), so net/http's byte-by-byte
 // sanitising of both, a measurable part of a redemption, adds nothing.
-func setSessionCookie(w http.ResponseWriter, o policy.Opened, renewal time.Duration) {
+func setSessionCookie(w http.ResponseWriter, o policy.Opened) {
 	var b strings.Builder
 	b.Grow(len(cookiePrefix) + len(o.Session.App) + len(o.Token) + 96)
 	b.WriteString(cookiePrefix)
@@ -35,7 +35,7 @@ func setSessionCookie(w http.ResponseWriter, o policy.Opened, renewal time.Durat
 	b.WriteByte('=')
 	b.WriteString(o.Token)
 	b.WriteString("; Path=/; Max-Age=")
-	b.WriteString(strconv.Itoa(int(renewal / time.Second)))
+	b.WriteString(strconv.Itoa(int(o.Session.RenewUntil.Sub(o.Session.IssuedAt) / time.Second)))
 	b.WriteString("; HttpOnly; Secure")
 	if o.Session.Kind == policy.KindEmbed {
 		// Inside a third-party iframe only a partitioned, SameSite=None

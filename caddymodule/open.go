@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
@@ -59,7 +58,7 @@ func (h *Handler) serveOpen(w http.ResponseWriter, r *http.Request) error {
 	if ce := h.logger.Check(zap.DebugLevel, "anonymous session started"); ce != nil {
 		ce.Write(zap.String("tenant", t.Name()), zap.String("app", app), zap.String("kind", string(kind)))
 	}
-	setSessionCookie(w, opened, time.Duration(h.RenewalWindow))
+	setSessionCookie(w, opened)
 	w.Header().Set("Location", opened.Location)
 	w.WriteHeader(http.StatusSeeOther)
 	return nil

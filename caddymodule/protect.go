@@ -60,7 +60,7 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	if ce := h.logger.Check(zap.DebugLevel, "anonymous session renewed"); ce != nil {
 		ce.Write(zap.String("tenant", t.Name()), zap.String("app", opened.Session.App))
 	}
-	setSessionCookie(w, opened, time.Duration(h.RenewalWindow))
+	setSessionCookie(w, opened)
 	v, err := t.Authorize(opened.Token, r.Method, r.URL.Path)
 	if err != nil {
 		return h.refuse(w, r, err)

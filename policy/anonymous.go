@@ -86,12 +86,15 @@ func (t *Tenant) Redeem(ctx context.Context, r Redemption) (Opened, error) {
 		}
 		location = r.Object
 	}
-	o, err := t.start(ctx, app, r.Kind, now)
+	o, err := t.start(ctx, app, r.Kind, now, now.Add(t.cfg.Load().RenewalWindow))
 	o.Location = location
 	return o, err
 }
 
-func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now time.Time) (Opened, error) {
+// start admits a new session. renewUntil bounds its renewals: it counts
+// from the redemption of the link and is carried unchanged from session to
+// session, so reloading the page cannot stretch one redemption forever.
+func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now, renewUntil time.Time) (Opened, error) {
 	cfg := t.cfg.Load()
 	sess := Session{
 		ID:         NewSessionID(),
@@ -100,7 +103,7 @@ func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now time.T
 		Version:    app.rec.Version,
 		IssuedAt:   now,
 		ExpiresAt:  now.Add(cfg.SessionTTL),
-		RenewUntil: now.Add(cfg.RenewalWindow),
+		RenewUntil: renewUntil,
 	}
 	key, _ := ParseSessionKey(sess.ID)
 	rec := SessionRecord{Key: key, App: sess.App, ExpiresAt: sess.ExpiresAt.Unix()}
@@ -183,7 +186,7 @@ func (t *Tenant) Renew(ctx context.Context, token, method, path string) (Opened,
 	if err := app.access.Allow(method, path); err != nil {
 		return Opened{}, err
 	}
-	return t.start(ctx, app, old.Kind, now)
+	return t.start(ctx, app, old.Kind, now, old.RenewUntil)
 }
 
 // SessionInfo describes a live session to its holder.

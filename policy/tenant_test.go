@@ -255,6 +255,32 @@ func TestExpiryAndRenewal(t *testing.T) {
 	}
 }
 
+// TestRenewalWindowCountsFromTheRedemption checks that a viewer who
+// reloads once in every session cannot keep a link opened once alive past
+// the renewal window.
+func TestRenewalWindowCountsFromTheRedemption(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	o := f.open1(t)
+	end := o.Session.IssuedAt.Add(12 * time.Hour)
+	token := o.Token
+	for f.clock.Now().Add(16 * time.Minute).Before(end) {
+		f.clock.Advance(16 * time.Minute)
+		n, err := f.t.Renew(ctx, token, "GET", "/dash/market.html")
+		if err != nil {
+			t.Fatalf("renewal at %v: %v", f.clock.Now(), err)
+		}
+		if !n.Session.RenewUntil.Equal(end) {
+			t.Fatalf("renewal moved the end of the window to %v, want %v", n.Session.RenewUntil, end)
+		}
+		token = n.Token
+	}
+	f.clock.Advance(end.Sub(f.clock.Now()))
+	if _, err := f.t.Renew(ctx, token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+		t.Fatalf("renewal at the end of the window: %v, want ErrExpired", err)
+	}
+}
+
 func TestRenewalPassesCapacity(t *testing.T) {
 	f := newFixture(t, 1)
 	ctx := context.Background()
