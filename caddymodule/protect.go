@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -95,7 +96,27 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 		repl.Set("http.anonymous_access.session", v.Ref)
 	}
 	w.Header().Set("Content-Security-Policy", h.tenant.tenant.FrameAncestors(v))
-	return next.ServeHTTP(&privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r)
+	// The request lives only as long as its session: a WebSocket, an
+	// event stream or a long download is cut when the session is revoked
+	// or its time is up, not left running on a check made at its start.
+	ctx, release := h.tenant.tenant.Hold(r.Context(), v)
+	defer release()
+	err := next.ServeHTTP(&privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r.WithContext(ctx))
+	h.countStreamEnd(ctx)
+	return err
+}
+
+// countStreamEnd counts a request the gateway ended before it was done.
+func (h *Handler) countStreamEnd(ctx context.Context) {
+	if ctx.Err() == nil {
+		return
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, policy.ErrRevoked):
+		metrics.StreamsClosed.WithLabelValues(h.Tenant, metrics.ReasonRevoked).Inc()
+	case errors.Is(cause, policy.ErrExpired):
+		metrics.StreamsClosed.WithLabelValues(h.Tenant, metrics.ReasonExpired).Inc()
+	}
 }
 
 // capBody refuses an anonymous request body over maxAnonymousBody before

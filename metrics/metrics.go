@@ -49,6 +49,13 @@ var (
 		Name: namespace + "_access_code_resets_total",
 		Help: "Access code resets, by tenant and app.",
 	}, []string{"tenant", "app"})
+	// StreamsClosed counts requests still in flight (WebSockets, event
+	// streams, long responses) that the gateway ended because their
+	// session was revoked or its time was up.
+	StreamsClosed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: namespace + "_streams_closed_total",
+		Help: "Requests in flight (WebSockets, event streams, long responses) closed by the gateway, by tenant and reason (revoked, expired).",
+	}, []string{"tenant", "reason"})
 	// CheckDuration observes the per-request session check.
 	CheckDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    namespace + "_check_duration_seconds",
@@ -115,7 +122,7 @@ func (usageCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 var collectors = []prometheus.Collector{
-	SessionsStarted, LinksRejected, RequestsDenied, CodeResets, CheckDuration, usageCollector{},
+	SessionsStarted, LinksRejected, RequestsDenied, CodeResets, StreamsClosed, CheckDuration, usageCollector{},
 }
 
 // Register adds every collector to reg. Collectors already registered there

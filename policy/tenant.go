@@ -76,6 +76,8 @@ type appState struct {
 	codeDigest        [32]byte
 	access            Access
 	frameAncestorsCSP string
+	// inc is the app's current incarnation while it is on.
+	inc *incarnation
 }
 
 // Verified is a session token that passed verification, as cached.
@@ -366,6 +368,10 @@ func (t *Tenant) rebuildLocked(ctx context.Context) error {
 		}
 		apps[r.ID] = &appState{rec: r, codeDigest: codeDigest(r.Code), access: NewAccess(r.App), frameAncestorsCSP: "frame-ancestors " + frameAncestors(origins)}
 	}
-	t.view.Store(&appView{apps: apps, spaces: spaces})
+	next := &appView{apps: apps, spaces: spaces}
+	prev := t.view.Load()
+	next.adoptIncarnations(prev)
+	t.view.Store(next)
+	prev.endIncarnations(next)
 	return nil
 }
