@@ -22,8 +22,8 @@ type Redemption struct {
 	// Object is an optional path (with query) inside the app's scope to
 	// land on instead of the entry.
 	Object string
-	// Client identifies the caller for failure rate limiting (its IP). It
-	// is kept in memory only.
+	// Client identifies the caller for failure rate limiting (its IP,
+	// counted by ClientKey). It is kept in memory only, and only hashed.
 	Client string
 }
 
