@@ -42,6 +42,9 @@ func (h *Handler) serveOpen(w http.ResponseWriter, r *http.Request) error {
 		}
 		code, object, embed = q.Get("code"), q.Get("object"), q.Get("embed") == "1"
 	}
+	if err := checkRedemptionSource(r); err != nil {
+		return h.refuse(w, r, err)
+	}
 	kind := policy.KindLink
 	if embed {
 		kind = policy.KindEmbed
@@ -62,6 +65,32 @@ func (h *Handler) serveOpen(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", opened.Location)
 	w.WriteHeader(http.StatusSeeOther)
 	return nil
+}
+
+// errForeignRedemption refuses a redemption another site's page made on
+// the viewer's behalf.
+var errForeignRedemption = errors.New("links open only from the gateway's own page or a person's navigation")
+
+// checkRedemptionSource lets a code be redeemed only by our own landing
+// page (a POST from the same origin) or by a person's navigation to a link
+// carrying the code (a GET that loads a document or an iframe). Another
+// site's page cannot spend a viewer's capacity, or a tenant's, by posting
+// codes from their browser or pulling links with <img> and fetch. Clients
+// that send no Fetch Metadata (scripts, curl) are not browsers and are
+// let through; the failure limiter and client_sessions bound them.
+func checkRedemptionSource(r *http.Request) error {
+	if r.Method == http.MethodPost {
+		switch r.Header.Get("Sec-Fetch-Site") {
+		case "cross-site", "same-site":
+			return errForeignRedemption
+		}
+		return nil
+	}
+	switch r.Header.Get("Sec-Fetch-Dest") {
+	case "", "document", "iframe":
+		return nil
+	}
+	return errForeignRedemption
 }
 
 var errBadForm = errors.New("malformed form: send code (and optionally embed, object) as application/x-www-form-urlencoded, at most 4 KiB")

@@ -70,6 +70,9 @@ var refusals = []struct {
 	{policy.ErrRateLimited, &refusal{status: http.StatusTooManyRequests, code: "rate_limited",
 		counter: metrics.LinksRejected, reason: metrics.ReasonRateLimited,
 		page: pageText{"Too many attempts", "There were too many attempts with invalid links from your network.", "Please wait a moment before trying again."}}},
+	{errForeignRedemption, &refusal{status: http.StatusForbidden, code: "cross_site",
+		counter: metrics.LinksRejected, reason: metrics.ReasonCrossSite,
+		page: pageText{"This link cannot be opened from here", "Shared links open when you follow them yourself, not from inside another site's page.", "Open the link directly in your browser's address bar."}}},
 	{policy.ErrStoreUnavailable, &refusal{status: http.StatusServiceUnavailable, code: "store_unavailable", retry: retryStore,
 		page: pageText{"Temporarily unavailable", "Shared content cannot be opened right now.", "Please try again in a few seconds."}}},
 

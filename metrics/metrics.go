@@ -20,6 +20,7 @@ const (
 	ReasonInvalid     = "invalid"
 	ReasonCapacity    = "capacity"
 	ReasonRateLimited = "rate_limited"
+	ReasonCrossSite   = "cross_site"
 
 	ReasonNoSession = "no_session"
 	ReasonExpired   = "expired"
@@ -37,7 +38,7 @@ var (
 	// LinksRejected counts link redemptions turned away.
 	LinksRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: namespace + "_links_rejected_total",
-		Help: "Link and embed code redemptions refused, by tenant and reason (invalid, capacity, rate_limited).",
+		Help: "Link and embed code redemptions refused, by tenant and reason (invalid, capacity, rate_limited, cross_site, ...).",
 	}, []string{"tenant", "reason"})
 	// RequestsDenied counts protected requests refused.
 	RequestsDenied = prometheus.NewCounterVec(prometheus.CounterOpts{

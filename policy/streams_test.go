@@ -35,7 +35,10 @@ func ended(t *testing.T, ctx context.Context) error {
 func TestHoldEndsWhenTheAppIsRevoked(t *testing.T) {
 	for name, revoke := range map[string]func(f *fixture) error{
 		"reset": func(f *fixture) error { _, err := f.t.ResetCode(context.Background(), "market"); return err },
-		"off":   func(f *fixture) error { _, err := f.t.SetAnonymousAccess(context.Background(), "market", false); return err },
+		"off": func(f *fixture) error {
+			_, err := f.t.SetAnonymousAccess(context.Background(), "market", false)
+			return err
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newFixture(t, 10)
