@@ -47,9 +47,9 @@ func setSessionCookie(w http.ResponseWriter, o policy.Opened) {
 	w.Header().Add("Set-Cookie", b.String())
 }
 
-// eachSessionCookie calls fn with the value of every gateway cookie in the
-// request, without allocating, until fn returns false.
-func eachSessionCookie(h http.Header, fn func(value string) bool) {
+// eachSessionCookie calls fn with the app and value of every gateway
+// cookie in the request, in order, until fn returns false.
+func eachSessionCookie(h http.Header, fn func(app, value string) bool) {
 	for _, line := range h["Cookie"] {
 		for len(line) > 0 {
 			var part string
@@ -58,15 +58,26 @@ func eachSessionCookie(h http.Header, fn func(value string) bool) {
 			if !strings.HasPrefix(part, cookiePrefix) {
 				continue
 			}
-			_, val, ok := strings.Cut(part, "=")
+			name, val, ok := strings.Cut(part[len(cookiePrefix):], "=")
 			if !ok {
 				continue
 			}
-			if !fn(strings.Trim(val, "\"")) {
+			if !fn(name, strings.Trim(val, "\"")) {
 				return
 			}
 		}
 	}
+}
+
+// clearSessionCookie tells the browser to drop a session's cookie, one
+// that can never be used again. An embed's cookie is partitioned, and only
+// a partitioned Set-Cookie reaches it.
+func clearSessionCookie(w http.ResponseWriter, s policy.Session) {
+	attrs := "; SameSite=Lax"
+	if s.Kind == policy.KindEmbed {
+		attrs = "; SameSite=None; Partitioned"
+	}
+	w.Header().Add("Set-Cookie", cookiePrefix+s.App+"=; Path=/; Max-Age=0; HttpOnly; Secure"+attrs)
 }
 
 // stripSessionCookies removes the gateway's cookies from the request so the

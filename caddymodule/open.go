@@ -137,7 +137,7 @@ func readRedeemForm(r *http.Request) (code, object string, embed bool, err error
 func (h *Handler) serveSession(w http.ResponseWriter, r *http.Request) error {
 	noStore(w)
 	sessions := []policy.SessionInfo{}
-	eachSessionCookie(r.Header, func(token string) bool {
+	eachSessionCookie(r.Header, func(_, token string) bool {
 		if info, ok := h.tenant.tenant.Describe(token); ok {
 			sessions = append(sessions, info)
 		}

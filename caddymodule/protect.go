@@ -38,15 +38,20 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	if err := policy.CheckPath(r.URL.Path, r.URL.RawPath); err != nil {
 		return h.refuse(w, r, err)
 	}
-	acc := t.AuthorizeRequest(func(yield func(string) bool) { eachSessionCookie(r.Header, yield) }, r.Method, r.URL.Path)
-	if acc.Granted == nil && acc.Renewable != "" && isPageLoad(r) {
-		return h.renew(w, r, next, acc.Renewable)
+	c := t.CheckCookies(r.Method, r.URL.Path)
+	eachSessionCookie(r.Header, c.Offer)
+	d := &c.Decision
+	for _, s := range d.Revoked {
+		clearSessionCookie(w, s)
+	}
+	if d.Granted == nil && d.Renewable != "" && isPageLoad(r) {
+		return h.renew(w, r, next, d.Renewable)
 	}
 	metrics.CheckDuration.Observe(time.Since(start).Seconds())
-	if acc.Granted == nil {
-		return h.refuse(w, r, acc.Refusal)
+	if d.Granted == nil {
+		return h.refuse(w, r, d.Refusal)
 	}
-	return h.forward(w, r, next, acc.Granted)
+	return h.forward(w, r, next, d.Granted)
 }
 
 // renew starts a new session from an expired token on a top-level page

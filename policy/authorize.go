@@ -2,24 +2,27 @@ package policy
 
 import (
 	"errors"
-	"iter"
+	"slices"
 )
 
-// Decision is what the session tokens of one protected request add up to.
+// Decision is what the session cookies of one protected request add up to.
 type Decision struct {
 	// Granted is the session that covers the request, or nil.
 	Granted *Verified
 	// Refusal is why no session covered it: the most specific reason
-	// any token gave, ErrNoSession when there was none.
+	// any cookie gave, ErrNoSession when there was none.
 	Refusal error
-	// Renewable is an expired token that may start a new session if the
-	// request is a page load: set only when no token was refused for a
-	// more specific reason (a revoked or out-of-scope session is not
-	// renewed by reloading the page).
+	// Renewable is an expired token whose app is still on at its version
+	// and covers the request: a page load may start a new session from
+	// it, whatever the other cookies say.
 	Renewable string
+	// Revoked are the sessions whose cookies can never be used again
+	// (their app was turned off, reset or replaced): the caller clears
+	// them so they are not sent, and refused, on every request.
+	Revoked []Session
 }
 
-// refusalRanks orders the reasons a token can be refused, least specific
+// refusalRanks orders the reasons a cookie can be refused, least specific
 // first: with several session cookies, the request is answered with the
 // most specific one, so a stale cookie of another app never hides that
 // the page is out of scope or the store is down.
@@ -41,26 +44,82 @@ func refusalRank(err error) int {
 	return 0
 }
 
-// AuthorizeRequest checks the session tokens a protected request carries
-// (one per app) against method and path, which must already have passed
-// CheckPath. The first token that covers the request grants it.
-func (t *Tenant) AuthorizeRequest(tokens iter.Seq[string], method, path string) Decision {
-	d := Decision{Refusal: ErrNoSession}
-	best := 0
-	for token := range tokens {
-		v, err := t.Authorize(token, method, path)
-		if err == nil {
-			return Decision{Granted: v}
+// maxCookieApps bounds the session cookies one request may make us check:
+// one per app, and no more than this many apps, so a request stuffed with
+// forged cookies costs about what a normal one does.
+const maxCookieApps = 16
+
+// CookieCheck decides a protected request from its session cookies,
+// offered one at a time in the order the request carries them. It lives on
+// the caller's stack: checking a request allocates nothing.
+type CookieCheck struct {
+	Decision
+	t            *Tenant
+	view         *appView
+	method, path string
+	examined     [maxCookieApps]string
+	n, best      int
+}
+
+// CheckCookies starts the check of a protected request of method and path,
+// which must already have passed CheckPath.
+func (t *Tenant) CheckCookies(method, path string) CookieCheck {
+	return CookieCheck{Decision: Decision{Refusal: ErrNoSession}, t: t, view: t.view.Load(), method: method, path: path}
+}
+
+// Offer checks one session cookie, app being the app its name gives. Only
+// the first cookie of an app the tenant serves is examined, and a token
+// stands only under its own app's name. It reports whether more cookies
+// may change the decision: false once one granted the request.
+func (c *CookieCheck) Offer(app, token string) bool {
+	if c.view.apps[app] == nil || c.n == len(c.examined) || slices.Contains(c.examined[:c.n], app) {
+		return true
+	}
+	c.examined[c.n] = app
+	c.n++
+	v, err := c.t.Authorize(token, c.method, c.path)
+	if err == nil && v.Session.App == app {
+		c.Decision = Decision{Granted: v}
+		return false
+	}
+	err = c.judge(app, token, v, err)
+	if rk := refusalRank(err); rk > c.best {
+		c.Refusal, c.best = err, rk
+	}
+	return true
+}
+
+// judge ranks one cookie's refusal on its own: an expired session is
+// renewable only if its own app still stands and covers the request (and
+// revoked if its app does not); a revoked one is to be cleared.
+func (c *CookieCheck) judge(app, token string, v *Verified, err error) error {
+	var sess Session
+	switch {
+	case v != nil:
+		sess = v.Session
+	case err == ErrExpired:
+		// An expired token is not cached: read it as a renewal would.
+		s, rerr := c.t.signer.Load().VerifyForRenewal(token, c.t.now())
+		if rerr != nil {
+			return rerr
 		}
-		if rk := refusalRank(err); rk > best {
-			d.Refusal, best = err, rk
-		}
-		if err == ErrExpired && d.Renewable == "" {
-			d.Renewable = token
+		sess = s
+	default:
+		return ErrInvalidToken
+	}
+	if sess.App != app {
+		return ErrInvalidToken
+	}
+	if err == ErrExpired {
+		a := c.view.current(sess)
+		if a == nil {
+			err = ErrRevoked
+		} else if c.Renewable == "" && a.access.Allow(c.method, c.path) == nil {
+			c.Renewable = token
 		}
 	}
-	if best > refusalRank(ErrExpired) {
-		d.Renewable = ""
+	if err == ErrRevoked {
+		c.Revoked = append(c.Revoked, sess)
 	}
-	return d
+	return err
 }
