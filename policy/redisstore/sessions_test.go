@@ -87,6 +87,24 @@ func TestAdmitRetryCountsOnce(t *testing.T) {
 	}
 }
 
+// TestAdmitAfterScriptFlush empties the server's script cache, as a
+// restart or a failover to a fresh replica does: the next admission sends
+// the script again instead of failing.
+func TestAdmitAfterScriptFlush(t *testing.T) {
+	r := redistest.Start(t)
+	c := newClient(t, Options{URL: r.URL()})
+	st := newStore(t, c, "acme")
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 2 {
+		must(t, c.ScriptFlush(ctx).Err())
+		ok, err := st.AdmitSession(ctx, sessionRec(byte(i), "market", now.Add(time.Minute)), 2, now)
+		if err != nil || !ok {
+			t.Fatalf("admission %d after SCRIPT FLUSH: %v %v", i, ok, err)
+		}
+	}
+}
+
 // TestNothingOutlivesSessions checks that once every session has expired
 // or ended, no session bookkeeping is left in Redis: a gateway that
 // crashed after admitting leaks nothing past the session's lifetime.
