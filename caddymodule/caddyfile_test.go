@@ -74,6 +74,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"ttl":                {"anonymous_access {\n session_ttl soon\n}", "Testfile:2|session_ttl must be a positive duration"},
 		"ttl negative":       {"anonymous_access {\n renewal_window -1h\n}", "Testfile:2"},
 		"prefix":             {"anonymous_access {\n prefix anon\n}", "Testfile:2|prefix must start with /"},
+		"prefix empty":       {"anonymous_access {\n prefix \"\"\n}", "Testfile:2|prefix must start with /"},
+		"redis flag arg":     {"anonymous_access {\n storage redis {\n  url redis://x\n  tls yes\n }\n}", "Testfile:4|tls takes no argument"},
 		"storage":            {"anonymous_access {\n storage s3 bucket\n}", "Testfile:2|unknown storage \"s3\""},
 		"redis no address":   {"anonymous_access {\n storage redis {\n  db 1\n }\n}", "needs a URL"},
 		"redis unknown":      {"anonymous_access {\n storage redis {\n  url redis://x\n  colour red\n }\n}", "Testfile:4|unknown subdirective \"colour\" in storage redis"},
