@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"encoding/base64"
 	"math"
 	"sort"
@@ -306,4 +307,25 @@ func (t *SessionTable) Usage(now time.Time) Usage {
 func (t *SessionTable) SetPeak(p int) {
 	for old := t.peak.Load(); int64(p) > old && !t.peak.CompareAndSwap(old, int64(p)); old = t.peak.Load() {
 	}
+}
+
+// CapacityReport is the tenant's capacity and its use.
+type CapacityReport struct {
+	Tenant   string `json:"tenant"`
+	Capacity int    `json:"capacity"`
+	Usage
+	// History is the most live sessions seen in each minute of the last
+	// hour, oldest first, as this gateway instance observed them.
+	History []UsagePoint `json:"history"`
+}
+
+// Capacity reports capacity, live sessions and peak.
+func (t *Tenant) Capacity(ctx context.Context) (CapacityReport, error) {
+	now := t.now()
+	u, err := t.store.Usage(ctx, now)
+	if err != nil {
+		return CapacityReport{}, err
+	}
+	t.history.observe(now, u.Active)
+	return CapacityReport{Tenant: t.name, Capacity: t.cfg.Load().Capacity, Usage: u, History: t.history.lastHour(now)}, nil
 }

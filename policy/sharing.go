@@ -135,24 +135,3 @@ func (t *Tenant) liveApp(id string) (*appState, error) {
 	}
 	return a, nil
 }
-
-// CapacityReport is the tenant's capacity and its use.
-type CapacityReport struct {
-	Tenant   string `json:"tenant"`
-	Capacity int    `json:"capacity"`
-	Usage
-	// History is the most live sessions seen in each minute of the last
-	// hour, oldest first, as this gateway instance observed them.
-	History []UsagePoint `json:"history"`
-}
-
-// Capacity reports capacity, live sessions and peak.
-func (t *Tenant) Capacity(ctx context.Context) (CapacityReport, error) {
-	now := t.now()
-	u, err := t.store.Usage(ctx, now)
-	if err != nil {
-		return CapacityReport{}, err
-	}
-	t.history.observe(now, u.Active)
-	return CapacityReport{Tenant: t.name, Capacity: t.cfg.Load().Capacity, Usage: u, History: t.history.lastHour(now)}, nil
-}
