@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,7 +103,7 @@ func TestChangeFeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, code, _ := cut(link, "#code=")
+	_, code, _ := strings.Cut(link, "#code=")
 	o2, err := tn.Redeem(ctx, policy.Redemption{App: "market", Code: code})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,7 +87,7 @@ func TestLinkAndEmbedCode(t *testing.T) {
 		t.Fatalf("embed url %q", url)
 	}
 	for _, want := range []string{`<iframe src="`, `title="Market trends"`, `width="800"`, `height="50%"`, `referrerpolicy="no-referrer"`, `&amp;embed=1`} {
-		if !contains(html, want) {
+		if !strings.Contains(html, want) {
 			t.Errorf("embed code %q lacks %q", html, want)
 		}
 	}
