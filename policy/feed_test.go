@@ -85,7 +85,7 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatalf("a session from the other instance: %v", err)
 	}
 	// A change made elsewhere reaches this instance's view on the notice.
-	if _, err := f.t.SetAnonymousAccess(ctx, "market", false); err != nil {
+	if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", false); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the watch to start", shared.change)
@@ -93,7 +93,7 @@ func TestChangeFeed(t *testing.T) {
 		t.Fatalf("after the notice: got %v, want ErrRevoked", err)
 	}
 	// Changes made here are announced.
-	if _, err := tn.SetAnonymousAccess(ctx, "market", true); err != nil {
+	if _, err := tn.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", true); err != nil {
 		t.Fatal(err)
 	}
 	if shared.notified.Load() == 0 {

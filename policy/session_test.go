@@ -58,7 +58,7 @@ func TestRedeemRefusesAlikeUnknownWrongAndOff(t *testing.T) {
 			t.Errorf("%s: got %v, want ErrDenied", name, err)
 		}
 	}
-	if _, err := f.t.SetAnonymousAccess(ctx, "market", false); err != nil {
+	if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", false); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: good, Client: "x"}); err != policy.ErrDenied {

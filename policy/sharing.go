@@ -27,10 +27,11 @@ func (t *Tenant) App(id string) (App, error) {
 	return a.rec.App, nil
 }
 
-// SetAnonymousAccess turns an app's anonymous access on or off. Turning it
+// setAnonymousAccess turns an app's anonymous access on or off. Turning it
 // off ends every live session of the app on its next request, and makes
 // every held token useless for renewal, by moving the app's version.
-func (t *Tenant) SetAnonymousAccess(ctx context.Context, id string, on bool) (App, error) {
+// TenantUser and Operator call it after their checks and record it.
+func (t *Tenant) setAnonymousAccess(ctx context.Context, id string, on bool) (App, error) {
 	if _, err := t.App(id); err != nil {
 		return App{}, err
 	}
@@ -52,9 +53,9 @@ func (t *Tenant) SetAnonymousAccess(ctx context.Context, id string, on bool) (Ap
 	return rec.App, t.afterChange(ctx, id, !on)
 }
 
-// ResetCode gives an app a new access code: every old link and embed code
+// resetCode gives an app a new access code: every old link and embed code
 // stops working and every live session ends on its next request.
-func (t *Tenant) ResetCode(ctx context.Context, id string) (App, error) {
+func (t *Tenant) resetCode(ctx context.Context, id string) (App, error) {
 	if _, err := t.App(id); err != nil {
 		return App{}, err
 	}

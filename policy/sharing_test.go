@@ -18,16 +18,16 @@ func TestResetAndTurnOffEndSessions(t *testing.T) {
 			o := f.open1(t)
 			switch action {
 			case "reset":
-				if _, err := f.t.ResetCode(ctx, "market"); err != nil {
+				if _, err := f.t.AsOperator("192.0.2.9").ResetCode(ctx, "market"); err != nil {
 					t.Fatal(err)
 				}
 			case "off":
-				if _, err := f.t.SetAnonymousAccess(ctx, "market", false); err != nil {
+				if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", false); err != nil {
 					t.Fatal(err)
 				}
 			case "off-on":
-				_, _ = f.t.SetAnonymousAccess(ctx, "market", false)
-				if _, err := f.t.SetAnonymousAccess(ctx, "market", true); err != nil {
+				_, _ = f.t.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", false)
+				if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", true); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -58,13 +58,13 @@ func TestResetAndTurnOffEndSessions(t *testing.T) {
 
 func TestOnlyManagedSpacesShare(t *testing.T) {
 	f := newFixture(t, 10)
-	if _, err := f.t.SetAnonymousAccess(context.Background(), "notes", true); err != policy.ErrNotManaged {
+	if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(context.Background(), "notes", true); err != policy.ErrNotManaged {
 		t.Fatalf("got %v, want ErrNotManaged", err)
 	}
 	if _, err := f.t.Link("notes"); err != policy.ErrOff {
 		t.Fatalf("link of an app that is off: got %v, want ErrOff", err)
 	}
-	if _, err := f.t.SetAnonymousAccess(context.Background(), "ghost", true); err != policy.ErrUnknownApp {
+	if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(context.Background(), "ghost", true); err != policy.ErrUnknownApp {
 		t.Fatalf("unknown app: got %v", err)
 	}
 }

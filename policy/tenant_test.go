@@ -107,7 +107,7 @@ func TestRestartKeepsStateAndSessions(t *testing.T) {
 	f := newFixture(t, 10)
 	ctx := context.Background()
 	o := f.open1(t)
-	if _, err := f.t.ResetCode(ctx, "market"); err != nil {
+	if _, err := f.t.AsOperator("192.0.2.9").ResetCode(ctx, "market"); err != nil {
 		t.Fatal(err)
 	}
 	code := f.code(t, "market")

@@ -25,10 +25,10 @@ type TenantUser struct {
 // As returns the management API for a caller.
 func (t *Tenant) As(c Caller) TenantUser { return TenantUser{t: t, Caller: c} }
 
-// Record stores an audit entry and tells the configured OnAudit hook. A
+// record stores an audit entry and tells the configured OnAudit hook. A
 // change already made stays made when its entry cannot be stored; the hook
 // still gets the entry (and the error) for the structured log.
-func (t *Tenant) Record(ctx context.Context, e AuditEntry) {
+func (t *Tenant) record(ctx context.Context, e AuditEntry) {
 	e.Time = t.now().UTC()
 	stored, err := t.store.AppendAudit(ctx, e)
 	if err == nil {
@@ -41,7 +41,7 @@ func (t *Tenant) Record(ctx context.Context, e AuditEntry) {
 
 func (u TenantUser) record(ctx context.Context, e AuditEntry) {
 	e.Actor, e.From = u.User, u.From
-	u.t.Record(ctx, e)
+	u.t.record(ctx, e)
 }
 
 // subject reads the access model and computes the caller's subject for
