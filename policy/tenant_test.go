@@ -183,10 +183,12 @@ func TestRegisterRefusesBadApps(t *testing.T) {
 		"bad origin":      func(r *policy.Registration) { r.Config.EmbedOrigins = []string{"javascript:alert(1)"} },
 		"short key":       func(r *policy.Registration) { r.SigningKey = []byte("short") },
 		"renewal < ttl":   func(r *policy.Registration) { r.Config.RenewalWindow = time.Minute },
+		"space type":      func(r *policy.Registration) { r.Spaces[0].Type = "public" },
 	}
 	for name, mutate := range bad {
 		r := f.registration()
 		r.Apps = append([]policy.ProvisionedApp(nil), r.Apps...)
+		r.Spaces = append([]policy.Space(nil), r.Spaces...)
 		mutate(&r)
 		if err := f.t.Register(ctx, name, r); err == nil {
 			t.Errorf("%s: accepted", name)
@@ -194,5 +196,31 @@ func TestRegisterRefusesBadApps(t *testing.T) {
 	}
 	if _, err := f.t.Authorize(f.open1(t).Token, "GET", "/dash/market.html"); err != nil {
 		t.Fatalf("the running configuration was disturbed: %v", err)
+	}
+}
+
+// TestProvisionedSpaceIsManagedByDefault registers a space without a type:
+// it is a managed space, so its app may start with anonymous access on.
+func TestProvisionedSpaceIsManagedByDefault(t *testing.T) {
+	f := newFixture(t, 10)
+	r := f.registration()
+	r.Spaces = append([]policy.Space(nil), r.Spaces...)
+	r.Spaces[0].Type = ""
+	if err := f.t.Register(context.Background(), f, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.t.Link("market"); err != nil {
+		t.Fatalf("the app of a space without a type: %v", err)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	got := policy.TenantConfig{Prefix: "share/"}.WithDefaults()
+	if got.Capacity != 100 || got.SessionTTL != 15*time.Minute || got.RenewalWindow != 12*time.Hour || got.Prefix != "/share" {
+		t.Fatalf("defaults %+v", got)
+	}
+	set := policy.TenantConfig{Capacity: 5, SessionTTL: time.Minute, RenewalWindow: time.Hour, Prefix: "/_s"}
+	if got := set.WithDefaults(); got.Capacity != 5 || got.SessionTTL != time.Minute || got.RenewalWindow != time.Hour || got.Prefix != "/_s" {
+		t.Fatalf("set values changed: %+v", got)
 	}
 }
