@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -205,8 +206,8 @@ func parseSpace(d *caddyfile.Dispenser, a *Handler, ids map[string]bool) error {
 			if !d.AllArgs(&s.Type) {
 				return d.ArgErr()
 			}
-			if s.Type != "managed" && s.Type != "shared" && s.Type != "personal" {
-				return d.Errf("space type must be managed, shared or personal: %q", s.Type)
+			if err := policy.SpaceType(s.Type).Validate(); err != nil {
+				return d.Errf("%v: %q", err, s.Type)
 			}
 			return nil
 		}}

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -16,8 +17,8 @@ import (
 //	identity header <Name>
 //
 // jwt needs exactly one of hmac_secret and public_key, and issuer and
-// audience; the rest is checked when the handler is provisioned, after
-// placeholders are resolved.
+// audience (policy.CheckJWTIdentitySettings); the rest is checked when the
+// handler is provisioned, after placeholders are resolved.
 func parseIdentity(d *caddyfile.Dispenser, a *Handler) error {
 	if !d.NextArg() {
 		return d.Errf("identity needs a type: jwt or header")
@@ -45,11 +46,8 @@ func parseIdentity(d *caddyfile.Dispenser, a *Handler) error {
 		if err != nil {
 			return err
 		}
-		switch {
-		case (id.HMACSecret == "") == (id.PublicKey == ""):
-			return d.Errf("identity jwt needs exactly one of hmac_secret and public_key")
-		case id.Issuer == "" || id.Audience == "":
-			return d.Errf("identity jwt needs issuer and audience")
+		if err := policy.CheckJWTIdentitySettings(id.HMACSecret != "", id.PublicKey != "", id.Issuer, id.Audience); err != nil {
+			return d.WrapErr(err)
 		}
 		a.Identity = id
 		return nil
