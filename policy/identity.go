@@ -247,9 +247,6 @@ func publicIdentityKey(data []byte) (any, []string, error) {
 	return nil, nil, invalid("public_key", "must be an RSA, ECDSA or Ed25519 key")
 }
 
-// Algorithms returns the pinned algorithm names (for docs/logs).
-func (j *JWTIdentity) Algorithms() []string { return slices.Clone(j.algs) }
-
 // Verify checks a bearer token fully (size, algorithm, signature, issuer,
 // audience, exp, nbf, iat) and returns the user id from its user claim.
 // Every error matches ErrUnauthenticated under errors.Is.
