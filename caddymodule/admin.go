@@ -40,56 +40,55 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	op := t.AsOperator(adminClient(r))
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/anonymous-access/"), "/"), "/")
 	switch {
 	case len(parts) == 1 && parts[0] == "apps":
 		if err := requireMethod(r, http.MethodGet); err != nil {
 			return err
 		}
-		return writeJSON(w, t.Apps())
+		return writeJSON(w, op.Apps())
 	case len(parts) == 1 && parts[0] == "capacity":
 		if err := requireMethod(r, http.MethodGet); err != nil {
 			return err
 		}
-		rep, err := t.Capacity(r.Context())
+		rep, err := op.Capacity(r.Context())
 		if err != nil {
 			return apiError(err)
 		}
 		return writeJSON(w, rep)
 	case len(parts) == 3 && parts[0] == "apps":
-		return a.serveApp(w, r, t, parts[1], parts[2])
+		return a.serveApp(w, r, op, t.Name(), parts[1], parts[2])
 	}
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errNotFound}
 }
 
-func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Tenant, app, verb string) error {
+func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, op policy.Operator, tenant, app, verb string) error {
 	switch verb {
 	case "enable", "disable":
 		if err := requireMethod(r, http.MethodPost); err != nil {
 			return err
 		}
-		got, err := t.SetAnonymousAccess(r.Context(), app, verb == "enable")
+		got, err := op.SetAnonymousAccess(r.Context(), app, verb == "enable")
 		if err != nil {
 			return apiError(err)
 		}
-		t.Record(r.Context(), operatorAudit(r, policy.AuditSetAnonymousAccess, got, policy.OnOff(got.AnonymousAccess)))
 		return writeJSON(w, got)
 	case "reset-code":
 		if err := requireMethod(r, http.MethodPost); err != nil {
 			return err
 		}
-		got, err := t.ResetCode(r.Context(), app)
+		got, err := op.ResetCode(r.Context(), app)
 		if err != nil {
 			return apiError(err)
 		}
-		countReset(t.Name(), app)
-		t.Record(r.Context(), operatorAudit(r, policy.AuditResetCode, got, ""))
+		countReset(tenant, app)
 		return writeJSON(w, got)
 	case "link":
 		if err := requireMethod(r, http.MethodGet); err != nil {
 			return err
 		}
-		u, err := t.Link(app)
+		u, err := op.Link(app)
 		if err != nil {
 			return apiError(err)
 		}
@@ -99,7 +98,7 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 			return err
 		}
 		q := r.URL.Query()
-		html, u, err := t.EmbedCode(app, policy.LinkOptions{Object: q.Get("object"), Width: q.Get("width"), Height: q.Get("height")})
+		html, u, err := op.EmbedCode(app, policy.LinkOptions{Object: q.Get("object"), Width: q.Get("width"), Height: q.Get("height")})
 		if err != nil {
 			return apiError(err)
 		}
@@ -108,14 +107,13 @@ func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, t *policy.Te
 	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errNotFound}
 }
 
-// operatorAudit is the audit entry of a change made on the admin
-// endpoint: by the operator, from the admin client's address.
-func operatorAudit(r *http.Request, action string, a policy.App, value string) policy.AuditEntry {
+// adminClient is the admin client's address, for the audit log.
+func adminClient(r *http.Request) string {
 	from, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		from = r.RemoteAddr
+		return r.RemoteAddr
 	}
-	return policy.AuditEntry{Actor: policy.OperatorActor, From: from, Action: action, Space: a.Space, App: a.ID, Value: value}
+	return from
 }
 
 func pickTenant(name string) (*policy.Tenant, error) {

@@ -90,10 +90,11 @@ func (h *Handler) apiAssignRoles(a *apiRequest) (any, error) {
 		return nil, &policy.InvalidError{Field: "roles", Reason: "is required (an empty list removes every role)"}
 	}
 	user := a.r.PathValue("user")
-	if err := a.user.AssignRoles(a.r.Context(), user, b.Roles); err != nil {
+	roles, err := a.user.AssignRoles(a.r.Context(), user, b.Roles)
+	if err != nil {
 		return nil, err
 	}
-	return map[string]any{"user": user, "roles": b.Roles}, nil
+	return map[string]any{"user": user, "roles": roles}, nil
 }
 
 func (h *Handler) apiSpaces(a *apiRequest) (any, error) {
@@ -130,11 +131,7 @@ func (h *Handler) apiSetMember(a *apiRequest) (any, error) {
 	if err := a.decode(&b); err != nil {
 		return nil, err
 	}
-	space, user := a.r.PathValue("space"), a.r.PathValue("user")
-	if err := a.user.SetMember(a.r.Context(), space, user, b.Role); err != nil {
-		return nil, err
-	}
-	return policy.Member{Type: "user", User: user, Role: b.Role}, nil
+	return a.user.SetMember(a.r.Context(), a.r.PathValue("space"), a.r.PathValue("user"), b.Role)
 }
 
 func (h *Handler) apiRemoveMember(a *apiRequest) (any, error) {
@@ -241,17 +238,15 @@ func (h *Handler) apiCapacity(a *apiRequest) (any, error) {
 func (h *Handler) apiAudit(a *apiRequest) (any, error) {
 	q := a.r.URL.Query()
 	var before uint64
-	var limit int
 	var err error
 	if s := q.Get("before"); s != "" {
 		if before, err = strconv.ParseUint(s, 10, 64); err != nil {
 			return nil, &policy.InvalidError{Field: "before", Reason: "must be an audit entry id"}
 		}
 	}
-	if s := q.Get("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 {
-			return nil, &policy.InvalidError{Field: "limit", Reason: "must be a whole number from 1 to 1000"}
-		}
+	limit, err := policy.AuditLimit(q.Get("limit"))
+	if err != nil {
+		return nil, err
 	}
 	return a.user.AuditLog(a.r.Context(), before, limit)
 }

@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
-	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
+	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -88,92 +90,64 @@ func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
-	seen := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if name != "space" && name != "app" {
-			if seen[name] {
-				return d.Errf("duplicate subdirective %q", name)
-			}
-			seen[name] = true
-		}
-		var err error
-		switch name {
-		case "tenant":
-			err = oneArg(d, &a.Tenant)
-		case "capacity":
-			var s string
-			if err = oneArg(d, &s); err == nil {
-				if a.Capacity, err = strconv.Atoi(s); err != nil || a.Capacity < 1 {
-					return d.Errf("capacity must be a whole number of sessions, at least 1: %q", s)
+	ids := map[string]bool{} // "space <id>" and "app <id>" already read
+	return block{
+		one:  map[string]*string{"tenant": &a.Tenant, "signing_key": &a.SigningKey, "public_url": &a.PublicURL},
+		many: map[string]*[]string{"embed_origins": &a.EmbedOrigins, "tenant_admins": &a.TenantAdmins, "analytics_admins": &a.AnalyticsAdmins},
+		other: map[string]func() error{
+			"capacity":       func() error { return intArg(d, &a.Capacity, 1, "a whole number of sessions, at least 1") },
+			"session_ttl":    func() error { return durationArg(d, &a.SessionTTL) },
+			"renewal_window": func() error { return durationArg(d, &a.RenewalWindow) },
+			"prefix": func() error {
+				if !d.AllArgs(&a.Prefix) {
+					return d.ArgErr()
 				}
-			}
-		case "session_ttl":
-			err = durationArg(d, &a.SessionTTL)
-		case "renewal_window":
-			err = durationArg(d, &a.RenewalWindow)
-		case "prefix":
-			err = oneArg(d, &a.Prefix)
-			if err == nil && (a.Prefix == "" || a.Prefix[0] != '/') {
-				return d.Errf("prefix must start with /: %q", a.Prefix)
-			}
-		case "storage":
-			err = parseStorage(d, a)
-		case "signing_key":
-			err = oneArg(d, &a.SigningKey)
-		case "embed_origins":
-			a.EmbedOrigins, err = someArgs(d)
-		case "public_url":
-			err = oneArg(d, &a.PublicURL)
-		case "space":
-			err = parseSpace(d, a, seen)
-		case "app":
-			err = parseApp(d, a, seen)
-		case "identity":
-			err = parseIdentity(d, a)
-		case "tenant_admins":
-			a.TenantAdmins, err = someArgs(d)
-		case "analytics_admins":
-			a.AnalyticsAdmins, err = someArgs(d)
-		case "error_pages":
-			err = oneArg(d, &a.ErrorPages)
-			if err == nil && a.ErrorPages != errorPagesBuiltin && a.ErrorPages != errorPagesCaddy {
-				return d.Errf("error_pages must be builtin or caddy: %q", a.ErrorPages)
-			}
-		default:
-			return d.Errf("unknown subdirective %q", name)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+				if !strings.HasPrefix(a.Prefix, "/") {
+					return d.Errf("prefix must start with /: %q", a.Prefix)
+				}
+				return nil
+			},
+			"storage":  func() error { return parseStorage(d, a) },
+			"space":    func() error { return parseSpace(d, a, ids) },
+			"app":      func() error { return parseApp(d, a, ids) },
+			"identity": func() error { return parseIdentity(d, a) },
+			"error_pages": func() error {
+				if !d.AllArgs(&a.ErrorPages) {
+					return d.ArgErr()
+				}
+				if a.ErrorPages != errorPagesBuiltin && a.ErrorPages != errorPagesCaddy {
+					return d.Errf("error_pages must be builtin or caddy: %q", a.ErrorPages)
+				}
+				return nil
+			},
+		},
+		repeatable: map[string]bool{"space": true, "app": true},
+	}.parse(d)
 }
 
-func oneArg(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
+// intArg reads the one argument of the current subdirective, a whole
+// number of at least least; what says what it must be.
+func intArg(d *caddyfile.Dispenser, dst *int, least int, what string) error {
+	name := d.Val()
+	var s string
+	if !d.AllArgs(&s) {
 		return d.ArgErr()
 	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.Errf("%s takes one argument", d.Val())
+	n, err := strconv.Atoi(s)
+	if err != nil || n < least {
+		return d.Errf("%s must be %s: %q", name, what, s)
 	}
+	*dst = n
 	return nil
 }
 
-func someArgs(d *caddyfile.Dispenser) ([]string, error) {
-	args := d.RemainingArgs()
-	if len(args) == 0 {
-		return nil, d.ArgErr()
-	}
-	return args, nil
-}
-
+// durationArg reads the one argument of the current subdirective, a
+// positive duration.
 func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	name := d.Val()
 	var s string
-	if err := oneArg(d, &s); err != nil {
-		return err
+	if !d.AllArgs(&s) {
+		return d.ArgErr()
 	}
 	v, err := caddy.ParseDuration(s)
 	if err != nil || v <= 0 {
@@ -222,80 +196,32 @@ func parseStorage(d *caddyfile.Dispenser, a *Handler) error {
 
 // parseRedis reads the optional block of storage redis.
 func parseRedis(d *caddyfile.Dispenser, r *RedisStorage) error {
-	own := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if own[name] {
-			return d.Errf("duplicate subdirective %q in storage redis", name)
-		}
-		own[name] = true
-		var err error
-		switch name {
-		case "url":
-			err = oneArg(d, &r.URL)
-		case "addresses":
-			r.Addresses, err = someArgs(d)
-		case "master_name":
-			err = oneArg(d, &r.MasterName)
-		case "cluster":
-			r.Cluster = true
-			if d.NextArg() {
-				return d.Errf("cluster takes no argument")
-			}
-		case "username":
-			err = oneArg(d, &r.Username)
-		case "password":
-			err = oneArg(d, &r.Password)
-		case "sentinel_username":
-			err = oneArg(d, &r.SentinelUsername)
-		case "sentinel_password":
-			err = oneArg(d, &r.SentinelPassword)
-		case "db":
-			var v string
-			if err = oneArg(d, &v); err == nil {
-				if r.DB, err = strconv.Atoi(v); err != nil || r.DB < 0 {
-					return d.Errf("db must be a database number: %q", v)
-				}
-			}
-		case "tls":
-			r.TLS = true
-			if d.NextArg() {
-				return d.Errf("tls takes no argument")
-			}
-		case "tls_server_name":
-			err = oneArg(d, &r.TLSServerName)
-		case "tls_ca_file":
-			err = oneArg(d, &r.TLSCAFile)
-		case "key_prefix":
-			err = oneArg(d, &r.KeyPrefix)
-		default:
-			return d.Errf("unknown subdirective %q in storage redis", name)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return block{
+		in: "storage redis",
+		one: map[string]*string{
+			"url": &r.URL, "master_name": &r.MasterName, "username": &r.Username, "password": &r.Password,
+			"sentinel_username": &r.SentinelUsername, "sentinel_password": &r.SentinelPassword,
+			"tls_server_name": &r.TLSServerName, "tls_ca_file": &r.TLSCAFile, "key_prefix": &r.KeyPrefix,
+		},
+		many:  map[string]*[]string{"addresses": &r.Addresses},
+		flags: map[string]*bool{"cluster": &r.Cluster, "tls": &r.TLS},
+		other: map[string]func() error{"db": func() error { return intArg(d, &r.DB, 0, "a database number") }},
+	}.parse(d)
 }
 
-func parseSpace(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
-	var s SpaceConfig
-	id, err := namedBlock(d, "space", seen, func(name string) error {
-		switch name {
-		case "type":
-			if err := oneArg(d, &s.Type); err != nil {
-				return err
+func parseSpace(d *caddyfile.Dispenser, a *Handler, ids map[string]bool) error {
+	s := SpaceConfig{}
+	id, err := namedBlock(d, "space", ids, func(b *block) {
+		b.one = map[string]*string{"name": &s.Name, "owner": &s.Owner}
+		b.other = map[string]func() error{"type": func() error {
+			if !d.AllArgs(&s.Type) {
+				return d.ArgErr()
 			}
-			if s.Type != "managed" && s.Type != "shared" && s.Type != "personal" {
-				return d.Errf("space type must be managed, shared or personal: %q", s.Type)
+			if err := policy.SpaceType(s.Type).Validate(); err != nil {
+				return d.Errf("%v: %q", err, s.Type)
 			}
 			return nil
-		case "name":
-			return oneArg(d, &s.Name)
-		case "owner":
-			return oneArg(d, &s.Owner)
-		}
-		return errUnknownSubdirective
+		}}
 	})
 	if err != nil {
 		return err
@@ -305,37 +231,22 @@ func parseSpace(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error 
 	return nil
 }
 
-func parseApp(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
+func parseApp(d *caddyfile.Dispenser, a *Handler, ids map[string]bool) error {
 	var app AppConfig
-	id, err := namedBlock(d, "app", seen, func(name string) (err error) {
-		switch name {
-		case "space":
-			return oneArg(d, &app.Space)
-		case "name":
-			return oneArg(d, &app.Name)
-		case "entry":
-			return oneArg(d, &app.Entry)
-		case "scope":
-			app.Scope, err = someArgs(d)
-		case "methods":
-			app.Methods, err = someArgs(d)
-		case "deny":
-			app.Deny, err = someArgs(d)
-		case "embed_origins":
-			app.EmbedOrigins, err = someArgs(d)
-		case "anonymous":
+	id, err := namedBlock(d, "app", ids, func(b *block) {
+		b.one = map[string]*string{"space": &app.Space, "name": &app.Name, "entry": &app.Entry}
+		b.many = map[string]*[]string{"scope": &app.Scope, "methods": &app.Methods, "deny": &app.Deny, "embed_origins": &app.EmbedOrigins}
+		b.other = map[string]func() error{"anonymous": func() error {
 			var v string
-			if err = oneArg(d, &v); err != nil {
-				return err
+			if !d.AllArgs(&v) {
+				return d.ArgErr()
 			}
 			if v != "on" && v != "off" {
 				return d.Errf("anonymous must be on or off: %q", v)
 			}
 			app.Anonymous = v == "on"
-		default:
-			return errUnknownSubdirective
-		}
-		return err
+			return nil
+		}}
 	})
 	if err != nil {
 		return err
@@ -348,45 +259,72 @@ func parseApp(d *caddyfile.Dispenser, a *Handler, seen map[string]bool) error {
 	return nil
 }
 
-var errUnknownSubdirective = errors.New("unknown subdirective")
-
-// namedBlock reads "<kind> <id> { ... }": it refuses a second block of the
-// same kind and id and a repeated subdirective, and calls fn for each
-// subdirective, which returns errUnknownSubdirective for names it does not
-// know. It returns the id.
-func namedBlock(d *caddyfile.Dispenser, kind string, seen map[string]bool, fn func(name string) error) (string, error) {
+// namedBlock reads "<kind> <id> { ... }", refusing a second block of the
+// same kind and id; subdirectives sets up what its block accepts. It
+// returns the id.
+func namedBlock(d *caddyfile.Dispenser, kind string, ids map[string]bool, subdirectives func(*block)) (string, error) {
 	var id string
-	if err := oneArgOpenBlock(d, &id); err != nil {
-		return "", err
+	if !d.AllArgs(&id) {
+		return "", d.ArgErr()
 	}
-	if seen[kind+" "+id] {
+	if ids[kind+" "+id] {
 		return "", d.Errf("duplicate %s %q", kind, id)
 	}
-	seen[kind+" "+id] = true
-	own := map[string]bool{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		name := d.Val()
-		if own[name] {
-			return "", d.Errf("duplicate subdirective %q in %s %q", name, kind, id)
-		}
-		own[name] = true
-		if err := fn(name); errors.Is(err, errUnknownSubdirective) {
-			return "", d.Errf("unknown subdirective %q in %s %q", name, kind, id)
-		} else if err != nil {
-			return "", err
-		}
-	}
-	return id, nil
+	ids[kind+" "+id] = true
+	b := block{in: fmt.Sprintf("%s %q", kind, id)}
+	subdirectives(&b)
+	return id, b.parse(d)
 }
 
-// oneArgOpenBlock reads the id of a space or app; its block follows.
-func oneArgOpenBlock(d *caddyfile.Dispenser, dst *string) error {
-	if !d.NextArg() {
-		return d.ArgErr()
+// block is what one block of the Caddyfile accepts: subdirectives that
+// take one argument, one or more, none (flags), or that parse their own.
+type block struct {
+	// in names the block in errors, such as `storage redis`; empty for
+	// the directive's own block.
+	in    string
+	one   map[string]*string
+	many  map[string]*[]string
+	flags map[string]*bool
+	other map[string]func() error
+	// repeatable subdirectives may appear more than once (space and app,
+	// whose blocks refuse a repeated id themselves).
+	repeatable map[string]bool
+}
+
+// parse reads the block's subdirectives. Each may appear once; an unknown
+// or repeated one is an error naming its line.
+func (b block) parse(d *caddyfile.Dispenser) error {
+	where := ""
+	if b.in != "" {
+		where = " in " + b.in
 	}
-	*dst = d.Val()
-	if d.NextArg() {
-		return d.Errf("%s takes one id followed by a block", *dst)
+	seen := map[string]bool{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		if seen[name] && !b.repeatable[name] {
+			return d.Errf("duplicate subdirective %q%s", name, where)
+		}
+		seen[name] = true
+		if dst, ok := b.one[name]; ok {
+			if !d.AllArgs(dst) {
+				return d.ArgErr()
+			}
+		} else if dst, ok := b.many[name]; ok {
+			if *dst = d.RemainingArgs(); len(*dst) == 0 {
+				return d.ArgErr()
+			}
+		} else if dst, ok := b.flags[name]; ok {
+			if d.NextArg() {
+				return d.Errf("%s takes no argument", name)
+			}
+			*dst = true
+		} else if fn, ok := b.other[name]; ok {
+			if err := fn(); err != nil {
+				return err
+			}
+		} else {
+			return d.Errf("unknown subdirective %q%s", name, where)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"github.com/anonaccess/caddy-anonymous-access/policy"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -16,8 +17,8 @@ import (
 //	identity header <Name>
 //
 // jwt needs exactly one of hmac_secret and public_key, and issuer and
-// audience; the rest is checked when the handler is provisioned, after
-// placeholders are resolved.
+// audience (policy.CheckJWTIdentitySettings); the rest is checked when the
+// handler is provisioned, after placeholders are resolved.
 func parseIdentity(d *caddyfile.Dispenser, a *Handler) error {
 	if !d.NextArg() {
 		return d.Errf("identity needs a type: jwt or header")
@@ -25,7 +26,7 @@ func parseIdentity(d *caddyfile.Dispenser, a *Handler) error {
 	switch d.Val() {
 	case "header":
 		id := &Identity{Type: "header"}
-		if err := oneArg(d, &id.Header); err != nil {
+		if !d.AllArgs(&id.Header) {
 			return d.Errf("identity header takes the header's name, such as Remote-User")
 		}
 		if d.NextBlock(d.Nesting()) {
@@ -38,37 +39,15 @@ func parseIdentity(d *caddyfile.Dispenser, a *Handler) error {
 			return d.Errf("identity jwt takes a block, not arguments")
 		}
 		id := &Identity{Type: "jwt"}
-		own := map[string]bool{}
-		for nesting := d.Nesting(); d.NextBlock(nesting); {
-			name := d.Val()
-			if own[name] {
-				return d.Errf("duplicate subdirective %q in identity jwt", name)
-			}
-			own[name] = true
-			var err error
-			switch name {
-			case "hmac_secret":
-				err = oneArg(d, &id.HMACSecret)
-			case "public_key":
-				err = oneArg(d, &id.PublicKey)
-			case "issuer":
-				err = oneArg(d, &id.Issuer)
-			case "audience":
-				err = oneArg(d, &id.Audience)
-			case "user_claim":
-				err = oneArg(d, &id.UserClaim)
-			default:
-				return d.Errf("unknown subdirective %q in identity jwt", name)
-			}
-			if err != nil {
-				return err
-			}
+		err := block{in: "identity jwt", one: map[string]*string{
+			"hmac_secret": &id.HMACSecret, "public_key": &id.PublicKey,
+			"issuer": &id.Issuer, "audience": &id.Audience, "user_claim": &id.UserClaim,
+		}}.parse(d)
+		if err != nil {
+			return err
 		}
-		switch {
-		case (id.HMACSecret == "") == (id.PublicKey == ""):
-			return d.Errf("identity jwt needs exactly one of hmac_secret and public_key")
-		case id.Issuer == "" || id.Audience == "":
-			return d.Errf("identity jwt needs issuer and audience")
+		if err := policy.CheckJWTIdentitySettings(id.HMACSecret != "", id.PublicKey != "", id.Issuer, id.Audience); err != nil {
+			return d.WrapErr(err)
 		}
 		a.Identity = id
 		return nil

@@ -206,7 +206,7 @@ func TestSessionEndedPageOffersANewSession(t *testing.T) {
 func TestReloadAfterResetDoesNotRenew(t *testing.T) {
 	f := newHandler(t, 10)
 	c := f.open(t, url.Values{"code": {f.code(t)}})
-	if _, err := f.h.tenant.tenant.ResetCode(context.Background(), "market"); err != nil {
+	if _, err := f.h.tenant.tenant.AsOperator("192.0.2.9").ResetCode(context.Background(), "market"); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(20 * time.Minute)

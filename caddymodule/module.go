@@ -25,18 +25,6 @@ func init() {
 	caddy.RegisterModule(Handler{})
 }
 
-// Defaults, chosen for the model this follows: a 15-minute anonymous
-// session; a 12-hour renewal window, a working day during which a
-// dashboard left open in a tab keeps working on reload; room for 100
-// concurrent viewers until the operator says otherwise.
-const (
-	DefaultTenant        = "default"
-	DefaultCapacity      = 100
-	DefaultSessionTTL    = 15 * time.Minute
-	DefaultRenewalWindow = 12 * time.Hour
-	DefaultPrefix        = "/_anon"
-)
-
 // Handler lets anonymous users reach shared analytics content. Requests
 // under Prefix are the gateway's own (links, landing page, session info);
 // every other request is protected content, passed to the next handler only
@@ -151,21 +139,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.now = time.Now
 	}
 	if h.Tenant == "" {
-		h.Tenant = DefaultTenant
+		h.Tenant = policy.DefaultTenant
 	}
-	if h.Capacity == 0 {
-		h.Capacity = DefaultCapacity
-	}
-	if h.SessionTTL == 0 {
-		h.SessionTTL = caddy.Duration(DefaultSessionTTL)
-	}
-	if h.RenewalWindow == 0 {
-		h.RenewalWindow = caddy.Duration(DefaultRenewalWindow)
-	}
-	if h.Prefix == "" {
-		h.Prefix = DefaultPrefix
-	}
-	h.Prefix = "/" + strings.Trim(h.Prefix, "/")
+	cfg := policy.TenantConfig{
+		Capacity: h.Capacity, SessionTTL: time.Duration(h.SessionTTL), RenewalWindow: time.Duration(h.RenewalWindow), Prefix: h.Prefix,
+	}.WithDefaults()
+	h.Capacity, h.Prefix = cfg.Capacity, cfg.Prefix
+	h.SessionTTL, h.RenewalWindow = caddy.Duration(cfg.SessionTTL), caddy.Duration(cfg.RenewalWindow)
 	if !validPrefix.MatchString(h.Prefix) {
 		return fmt.Errorf("anonymous_access: prefix must be a clean path of letters, digits and ._~- : %q", h.Prefix)
 	}
@@ -217,23 +197,20 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.tenant, h.poolKey = handle, poolKey
 
-	cfg := policy.TenantConfig{
-		Capacity:      h.Capacity,
-		SessionTTL:    time.Duration(h.SessionTTL),
-		RenewalWindow: time.Duration(h.RenewalWindow),
-		PublicURL:     publicURL,
-		Prefix:        h.Prefix,
-		EmbedOrigins:  h.EmbedOrigins,
-		Admins:        admins,
-		OnAudit:       h.logAudit,
+	cfg.PublicURL, cfg.EmbedOrigins, cfg.Admins, cfg.OnAudit = publicURL, h.EmbedOrigins, admins, h.logAudit
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := handle.tenant.Register(pctx, h, h.registration(cfg, []byte(key))); err != nil {
+		return fmt.Errorf("anonymous_access: %w", err)
 	}
-	reg := policy.Registration{Config: cfg, SigningKey: []byte(key)}
+	return nil
+}
+
+// registration is what the handler configures for its tenant.
+func (h *Handler) registration(cfg policy.TenantConfig, key []byte) policy.Registration {
+	reg := policy.Registration{Config: cfg, SigningKey: key}
 	for _, sp := range h.Spaces {
-		typ := sp.Type
-		if typ == "" {
-			typ = string(policy.SpaceManaged)
-		}
-		reg.Spaces = append(reg.Spaces, policy.Space{ID: sp.ID, Name: sp.Name, Type: policy.SpaceType(typ), Owner: sp.Owner})
+		reg.Spaces = append(reg.Spaces, policy.Space{ID: sp.ID, Name: sp.Name, Type: policy.SpaceType(sp.Type), Owner: sp.Owner})
 	}
 	for _, a := range h.Apps {
 		reg.Apps = append(reg.Apps, policy.ProvisionedApp{App: policy.App{
@@ -241,12 +218,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			Scope: a.Scope, Methods: a.Methods, Deny: a.Deny, EmbedOrigins: a.EmbedOrigins,
 		}, InitiallyOn: a.Anonymous})
 	}
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := handle.tenant.Register(pctx, h, reg); err != nil {
-		return fmt.Errorf("anonymous_access: %w", err)
-	}
-	return nil
+	return reg
 }
 
 // admins checks the configured admins' user ids.

@@ -1,7 +1,6 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,24 +66,17 @@ type boltFile struct{ db *boltstore.DB }
 
 func (b *boltFile) Destruct() error { return b.db.Close() }
 
+// redisClient is a go-redis client. go-redis writes its own messages
+// (connection failures, Sentinel failovers) to stderr through one logger
+// for the whole process: v9 has no logger per client, and replacing the
+// process's (redis.SetLogger) would take over the messages of every other
+// plugin's clients too, so it is left as it is.
 type redisClient struct{ client goredis.UniversalClient }
 
 func (c *redisClient) Destruct() error { return c.client.Close() }
 
 // lockTimeout bounds the wait for a state file held by another process.
 const lockTimeout = 5 * time.Second
-
-func init() {
-	goredis.SetLogger(redisLogger{})
-}
-
-// redisLogger sends go-redis's own messages (connection failures) to
-// Caddy's log instead of stderr.
-type redisLogger struct{}
-
-func (redisLogger) Printf(_ context.Context, format string, v ...any) {
-	caddy.Log().Named("anonymous_access.redis").Warn(fmt.Sprintf(format, v...))
-}
 
 // resolved returns the storage with placeholders replaced and defaults
 // filled, ready to key and open.

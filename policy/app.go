@@ -15,6 +15,15 @@ const (
 	SpacePersonal SpaceType = "personal"
 )
 
+// Validate checks that t is one of the space types.
+func (t SpaceType) Validate() error {
+	switch t {
+	case SpaceManaged, SpaceShared, SpacePersonal:
+		return nil
+	}
+	return invalid("space type", "must be managed, shared or personal")
+}
+
 // Space groups apps and the people who work on them.
 type Space struct {
 	ID    string    `json:"id"`
@@ -30,10 +39,8 @@ func (s Space) Validate() error {
 	if err := ValidateID("space id", s.ID); err != nil {
 		return err
 	}
-	switch s.Type {
-	case SpaceManaged, SpaceShared, SpacePersonal:
-	default:
-		return invalid("space type", "must be managed, shared or personal")
+	if err := s.Type.Validate(); err != nil {
+		return err
 	}
 	if err := validateName("space name", s.Name); err != nil {
 		return err

@@ -45,7 +45,7 @@ func TestARevokedCookieDoesNotBlockAnotherAppsRenewal(t *testing.T) {
 	f := newFixture(t, 10)
 	market := f.open1(t)
 	sales := withSales(t, f)
-	if _, err := f.t.ResetCode(context.Background(), "sales"); err != nil {
+	if _, err := f.t.AsOperator("192.0.2.9").ResetCode(context.Background(), "sales"); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(16 * time.Minute)

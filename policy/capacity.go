@@ -1,12 +1,8 @@
 package policy
 
 import (
+	"context"
 	"encoding/base64"
-	"math"
-	"sort"
-	"sync"
-	"sync/atomic"
-	"time"
 )
 
 // SessionKey is a session id in its compact, comparable form.
@@ -30,247 +26,6 @@ type SessionRecord struct {
 	ExpiresAt int64 // unix seconds
 }
 
-// trackedSession holds no pointers (the app is an index into the table's
-// app names), so the garbage collector never scans the session map, however
-// many sessions are live.
-type trackedSession struct {
-	exp int64
-	app uint32
-}
-
-type expiry struct {
-	exp int64
-	key SessionKey
-}
-
-// tableShards spreads sessions over independently locked shards, so
-// concurrent redemptions do not queue on one lock.
-const tableShards = 16
-
-// SessionTable counts the live anonymous sessions of one tenant and admits
-// new ones against its capacity. Admission is exact: a slot is taken by a
-// compare-and-swap on the live count that never goes past capacity, so
-// concurrent redemptions can never exceed it. Expired sessions are swept
-// lazily, and always before a redemption is refused, so a slot is free the
-// moment its session's time is up.
-type SessionTable struct {
-	live    atomic.Int64
-	peak    atomic.Int64
-	nextExp atomic.Int64 // earliest expiry possibly pending (a hint)
-	sweepMu sync.Mutex
-	shards  [tableShards]tableShard
-
-	appsMu   sync.RWMutex
-	apps     []string // app names by index
-	appIndex map[string]uint32
-}
-
-type tableShard struct {
-	mu     sync.Mutex
-	byKey  map[SessionKey]trackedSession
-	queue  []expiry // by expiry, oldest first, from head on
-	head   int
-	perApp []int // live sessions by app index
-}
-
-// NewSessionTable returns an empty table.
-func NewSessionTable() *SessionTable {
-	t := &SessionTable{appIndex: make(map[string]uint32)}
-	for i := range t.shards {
-		t.shards[i].byKey = make(map[SessionKey]trackedSession)
-	}
-	t.nextExp.Store(math.MaxInt64)
-	return t
-}
-
-func (t *SessionTable) appID(name string) uint32 {
-	t.appsMu.RLock()
-	i, ok := t.appIndex[name]
-	t.appsMu.RUnlock()
-	if ok {
-		return i
-	}
-	t.appsMu.Lock()
-	defer t.appsMu.Unlock()
-	if i, ok := t.appIndex[name]; ok {
-		return i
-	}
-	i = uint32(len(t.apps))
-	t.apps = append(t.apps, name)
-	t.appIndex[name] = i
-	return i
-}
-
-func (t *SessionTable) appName(i uint32) string {
-	t.appsMu.RLock()
-	defer t.appsMu.RUnlock()
-	return t.apps[i]
-}
-
-func (t *SessionTable) shard(k SessionKey) *tableShard { return &t.shards[k[0]%tableShards] }
-
-// Admit adds a session if fewer than capacity are live at now. It returns
-// whether it was admitted and how many sessions are live afterwards.
-func (t *SessionTable) Admit(rec SessionRecord, capacity int, now time.Time) (bool, int) {
-	unix := now.Unix()
-	t.sweep(unix, false)
-	swept := false
-	for {
-		n := t.live.Load()
-		if n >= int64(capacity) {
-			if swept {
-				return false, int(n)
-			}
-			t.sweep(unix, true)
-			swept = true
-			continue
-		}
-		if t.live.CompareAndSwap(n, n+1) {
-			if !t.insert(rec) {
-				// Already live (a retried admission): counted once.
-				t.live.Add(-1)
-				return true, int(t.live.Load())
-			}
-			for p := t.peak.Load(); n+1 > p && !t.peak.CompareAndSwap(p, n+1); p = t.peak.Load() {
-			}
-			return true, int(n + 1)
-		}
-	}
-}
-
-// Restore adds a session known from storage without a capacity check: it
-// was admitted before, so it is counted again, never refused. The peak is
-// restored separately (SetPeak).
-func (t *SessionTable) Restore(rec SessionRecord, now time.Time) {
-	if rec.ExpiresAt <= now.Unix() {
-		return
-	}
-	t.live.Add(1)
-	if !t.insert(rec) {
-		t.live.Add(-1)
-	}
-}
-
-// insert adds a session unless its key is already live, and reports
-// whether it did.
-func (t *SessionTable) insert(rec SessionRecord) bool {
-	app := t.appID(rec.App)
-	sh := t.shard(rec.Key)
-	sh.mu.Lock()
-	if _, dup := sh.byKey[rec.Key]; dup {
-		sh.mu.Unlock()
-		return false
-	}
-	sh.byKey[rec.Key] = trackedSession{exp: rec.ExpiresAt, app: app}
-	for int(app) >= len(sh.perApp) {
-		sh.perApp = append(sh.perApp, 0)
-	}
-	sh.perApp[app]++
-	sh.enqueue(expiry{exp: rec.ExpiresAt, key: rec.Key})
-	sh.mu.Unlock()
-	for e := t.nextExp.Load(); rec.ExpiresAt < e && !t.nextExp.CompareAndSwap(e, rec.ExpiresAt); e = t.nextExp.Load() {
-	}
-	return true
-}
-
-// enqueue keeps the queue ordered by expiry. Sessions of one tenant share
-// one lifetime, so they arrive in order and append; only a changed
-// session_ttl or a restore brings one out of order.
-func (sh *tableShard) enqueue(e expiry) {
-	n := len(sh.queue)
-	if n == sh.head || sh.queue[n-1].exp <= e.exp {
-		sh.queue = append(sh.queue, e)
-		return
-	}
-	i := sh.head + sort.Search(n-sh.head, func(i int) bool { return sh.queue[sh.head+i].exp > e.exp })
-	sh.queue = append(sh.queue, expiry{})
-	copy(sh.queue[i+1:], sh.queue[i:])
-	sh.queue[i] = e
-}
-
-// sweep drops expired sessions. Unless forced it only runs when the
-// earliest expiry has come and no other sweep is running.
-func (t *SessionTable) sweep(now int64, force bool) {
-	if !force && now < t.nextExp.Load() {
-		return
-	}
-	if force {
-		t.sweepMu.Lock()
-	} else if !t.sweepMu.TryLock() {
-		return
-	}
-	defer t.sweepMu.Unlock()
-	next := int64(math.MaxInt64)
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for sh.head < len(sh.queue) && sh.queue[sh.head].exp <= now {
-			e := sh.queue[sh.head]
-			sh.head++
-			s, ok := sh.byKey[e.key]
-			if !ok || s.exp != e.exp {
-				continue // ended early
-			}
-			delete(sh.byKey, e.key)
-			sh.perApp[s.app]--
-			t.live.Add(-1)
-		}
-		if sh.head > 1024 && sh.head*2 > len(sh.queue) {
-			sh.queue = append(sh.queue[:0:0], sh.queue[sh.head:]...)
-			sh.head = 0
-		}
-		if sh.head < len(sh.queue) {
-			next = min(next, sh.queue[sh.head].exp)
-		}
-		sh.mu.Unlock()
-	}
-	t.nextExp.Store(next)
-}
-
-// EndApp ends every session of an app (turned off or code reset) and
-// returns them.
-func (t *SessionTable) EndApp(app string) []SessionRecord {
-	t.appsMu.RLock()
-	i, ok := t.appIndex[app]
-	t.appsMu.RUnlock()
-	if !ok {
-		return nil
-	}
-	var ended []SessionRecord
-	for s := range t.shards {
-		sh := &t.shards[s]
-		sh.mu.Lock()
-		if int(i) < len(sh.perApp) && sh.perApp[i] > 0 {
-			for k, ts := range sh.byKey {
-				if ts.app == i {
-					delete(sh.byKey, k)
-					ended = append(ended, SessionRecord{Key: k, App: app, ExpiresAt: ts.exp})
-				}
-			}
-			t.live.Add(-int64(sh.perApp[i]))
-			sh.perApp[i] = 0
-		}
-		// Their queue entries stay until they expire; sweep skips them.
-		sh.mu.Unlock()
-	}
-	return ended
-}
-
-// Forget drops the given sessions if present (sessions ended early, when
-// loading from storage).
-func (t *SessionTable) Forget(keys []SessionKey) {
-	for _, k := range keys {
-		sh := t.shard(k)
-		sh.mu.Lock()
-		if s, ok := sh.byKey[k]; ok {
-			delete(sh.byKey, k)
-			sh.perApp[s.app]--
-			t.live.Add(-1)
-		}
-		sh.mu.Unlock()
-	}
-}
-
 // Usage is a snapshot of a tenant's sessions.
 type Usage struct {
 	// Active is the number of live sessions.
@@ -281,29 +36,23 @@ type Usage struct {
 	PerApp map[string]int `json:"per_app"`
 }
 
-// Usage returns the live count, the peak and the count per app at now.
-func (t *SessionTable) Usage(now time.Time) Usage {
-	t.sweep(now.Unix(), true)
-	counts := map[uint32]int{}
-	for i := range t.shards {
-		sh := &t.shards[i]
-		sh.mu.Lock()
-		for app, n := range sh.perApp {
-			if n > 0 {
-				counts[uint32(app)] += n
-			}
-		}
-		sh.mu.Unlock()
-	}
-	per := make(map[string]int, len(counts))
-	for app, n := range counts {
-		per[t.appName(app)] = n
-	}
-	return Usage{Active: int(t.live.Load()), Peak: int(t.peak.Load()), PerApp: per}
+// CapacityReport is the tenant's capacity and its use.
+type CapacityReport struct {
+	Tenant   string `json:"tenant"`
+	Capacity int    `json:"capacity"`
+	Usage
+	// History is the most live sessions seen in each minute of the last
+	// hour, oldest first, as this gateway instance observed them.
+	History []UsagePoint `json:"history"`
 }
 
-// SetPeak raises the recorded peak to at least p (used when loading).
-func (t *SessionTable) SetPeak(p int) {
-	for old := t.peak.Load(); int64(p) > old && !t.peak.CompareAndSwap(old, int64(p)); old = t.peak.Load() {
+// Capacity reports capacity, live sessions and peak.
+func (t *Tenant) Capacity(ctx context.Context) (CapacityReport, error) {
+	now := t.now()
+	u, err := t.store.Usage(ctx, now)
+	if err != nil {
+		return CapacityReport{}, err
 	}
+	t.history.observe(now, u.Active)
+	return CapacityReport{Tenant: t.name, Capacity: t.cfg.Load().Capacity, Usage: u, History: t.history.lastHour(now)}, nil
 }

@@ -81,11 +81,6 @@ func (t *Tenant) notify(ctx context.Context) error {
 	return nil
 }
 
-// StoreHealthy reports whether the tenant's view can be trusted: always for
-// a store of this process alone, and for a shared store while its change
-// feed is up or has been down less than the grace period.
-func (t *Tenant) StoreHealthy() bool { return !t.feedDown.Load() }
-
 // FeedConnected reports whether a shared store's change feed is connected
 // now; a store of this process alone has no feed and is always current.
 func (t *Tenant) FeedConnected() bool {

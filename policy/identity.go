@@ -110,26 +110,21 @@ type JWTIdentity struct {
 // errors are *InvalidError naming the config field, never its value.
 func NewJWTIdentity(cfg JWTIdentityConfig) (*JWTIdentity, error) {
 	j := &JWTIdentity{userClaim: cfg.UserClaim}
+	hasSecret := len(cfg.HMACSecret) > 0
+	if err := CheckJWTIdentitySettings(hasSecret, len(cfg.PublicKeyPEM) > 0, cfg.Issuer, cfg.Audience); err != nil {
+		return nil, err
+	}
 	var err error
-	switch hasSecret, hasKey := len(cfg.HMACSecret) > 0, len(cfg.PublicKeyPEM) > 0; {
-	case hasSecret == hasKey:
-		return nil, invalid("identity jwt", "needs exactly one of hmac_secret and public_key")
-	case hasSecret:
+	if hasSecret {
 		j.key, j.algs, err = hmacIdentityKey(cfg.HMACSecret)
-	default:
+	} else {
 		j.key, j.algs, err = publicIdentityKey(cfg.PublicKeyPEM)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Issuer == "" {
-		return nil, invalid("issuer", "is required")
-	}
 	if strings.HasPrefix(cfg.Issuer, sessionIssuerPrefix) {
 		return nil, invalid("issuer", "must not be the gateway's own session issuer")
-	}
-	if cfg.Audience == "" {
-		return nil, invalid("audience", "is required")
 	}
 	if j.userClaim == "" {
 		j.userClaim = "sub"
@@ -161,6 +156,23 @@ func NewJWTIdentity(cfg JWTIdentityConfig) (*JWTIdentity, error) {
 		jwt.WithTimeFunc(now),
 	)
 	return j, nil
+}
+
+// CheckJWTIdentitySettings checks what can be known of a JWT identity's
+// settings before its secret is resolved and its key file read: exactly
+// one of an HMAC secret and a public key, an issuer and an audience.
+// NewJWTIdentity checks them with the rest; a configuration parser calls
+// it to refuse a configuration at once.
+func CheckJWTIdentitySettings(hasSecret, hasKey bool, issuer, audience string) error {
+	switch {
+	case hasSecret == hasKey:
+		return invalid("identity jwt", "needs exactly one of hmac_secret and public_key")
+	case issuer == "":
+		return invalid("issuer", "is required")
+	case audience == "":
+		return invalid("audience", "is required")
+	}
+	return nil
 }
 
 // hmacIdentityKey checks a shared secret. A secret holding a PEM block is
@@ -234,9 +246,6 @@ func publicIdentityKey(data []byte) (any, []string, error) {
 	}
 	return nil, nil, invalid("public_key", "must be an RSA, ECDSA or Ed25519 key")
 }
-
-// Algorithms returns the pinned algorithm names (for docs/logs).
-func (j *JWTIdentity) Algorithms() []string { return slices.Clone(j.algs) }
 
 // Verify checks a bearer token fully (size, algorithm, signature, issuer,
 // audience, exp, nbf, iat) and returns the user id from its user claim.

@@ -1,158 +1,55 @@
 package policy
 
-import (
-	"context"
-	"errors"
-	"slices"
-	"strings"
-)
+import "context"
 
-// Apps returns the apps served by this tenant, sorted by id.
-func (t *Tenant) Apps() []App {
-	view := t.view.Load()
-	out := make([]App, 0, len(view.apps))
-	for _, a := range view.apps {
-		out = append(out, a.rec.App)
-	}
-	slices.SortFunc(out, func(a, b App) int { return strings.Compare(a.ID, b.ID) })
-	return out
+// Operator is the admin API and CLI as the gateway's operator uses them on
+// Caddy's admin endpoint: no tenant permissions apply, and every change is
+// recorded in the audit log as made by OperatorActor.
+type Operator struct {
+	t *Tenant
+	// From is the admin client's address, for the audit log.
+	From string
 }
 
-// App returns one served app.
-func (t *Tenant) App(id string) (App, error) {
-	a := t.view.Load().apps[id]
-	if a == nil {
-		return App{}, ErrUnknownApp
-	}
-	return a.rec.App, nil
+// AsOperator returns the operator's API for a request from an admin client
+// at from.
+func (t *Tenant) AsOperator(from string) Operator { return Operator{t: t, From: from} }
+
+func (o Operator) record(ctx context.Context, action string, a App, value string) {
+	o.t.record(ctx, AuditEntry{Actor: OperatorActor, From: o.From, Action: action, Space: a.Space, App: a.ID, Value: value})
 }
 
-// SetAnonymousAccess turns an app's anonymous access on or off. Turning it
-// off ends every live session of the app on its next request, and makes
-// every held token useless for renewal, by moving the app's version.
-func (t *Tenant) SetAnonymousAccess(ctx context.Context, id string, on bool) (App, error) {
-	if _, err := t.App(id); err != nil {
-		return App{}, err
-	}
-	if on {
-		if err := t.requireManaged(ctx, id); err != nil {
-			return App{}, err
-		}
-	}
-	rec, err := t.store.UpdateApp(ctx, id, func(r *AppRecord) error {
-		if r.AnonymousAccess && !on {
-			r.Version++
-		}
-		r.AnonymousAccess = on
-		return nil
-	})
+// Apps returns every served app, sorted by id.
+func (o Operator) Apps() []App { return o.t.Apps() }
+
+// SetAnonymousAccess turns an app's anonymous access on or off.
+func (o Operator) SetAnonymousAccess(ctx context.Context, id string, on bool) (App, error) {
+	a, err := o.t.setAnonymousAccess(ctx, id, on)
 	if err != nil {
 		return App{}, err
 	}
-	return rec.App, t.afterChange(ctx, id, !on)
-}
-
-// ResetCode gives an app a new access code: every old link and embed code
-// stops working and every live session ends on its next request.
-func (t *Tenant) ResetCode(ctx context.Context, id string) (App, error) {
-	if _, err := t.App(id); err != nil {
-		return App{}, err
-	}
-	rec, err := t.store.UpdateApp(ctx, id, func(r *AppRecord) error {
-		r.Code = NewAccessCode()
-		r.Version++
-		return nil
-	})
-	if err != nil {
-		return App{}, err
-	}
-	return rec.App, t.afterChange(ctx, id, true)
-}
-
-func (t *Tenant) requireManaged(ctx context.Context, id string) error {
-	a, _ := t.App(id)
-	sp, err := t.space(ctx, a.Space)
-	if errors.Is(err, ErrUnknownSpace) || err == nil && sp.Type != SpaceManaged {
-		return ErrNotManaged
-	}
-	return err
-}
-
-func (t *Tenant) afterChange(ctx context.Context, id string, endSessions bool) error {
-	var errs []error
-	if err := t.Refresh(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if endSessions {
-		if err := t.store.EndSessions(ctx, id); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	// The change is stored; an instance that misses the notice rereads
-	// the state when its change feed reconnects.
-	_ = t.notify(ctx)
-	return errors.Join(errs...)
-}
-
-// Link returns an app's public link. It exists only while the app's
-// anonymous access is on.
-func (t *Tenant) Link(id string) (string, error) {
-	a, err := t.liveApp(id)
-	if err != nil {
-		return "", err
-	}
-	cfg := t.cfg.Load()
-	return AppLink(cfg.PublicURL, cfg.Prefix, id, a.rec.Code), nil
-}
-
-// EmbedCode returns an app's embed code (an iframe snippet) and the URL
-// inside it. It exists only while the app's anonymous access is on.
-func (t *Tenant) EmbedCode(id string, opts LinkOptions) (html, url string, err error) {
-	if err := opts.Validate(); err != nil {
-		return "", "", err
-	}
-	a, err := t.liveApp(id)
-	if err != nil {
-		return "", "", err
-	}
-	if opts.Object != "" {
-		if err := a.checkObject(opts.Object); err != nil {
-			return "", "", err
-		}
-	}
-	cfg := t.cfg.Load()
-	url = EmbedURL(cfg.PublicURL, cfg.Prefix, id, a.rec.Code, opts.Object)
-	return EmbedHTML(url, a.rec.Name, opts), url, nil
-}
-
-func (t *Tenant) liveApp(id string) (*appState, error) {
-	a := t.view.Load().apps[id]
-	if a == nil {
-		return nil, ErrUnknownApp
-	}
-	if !a.rec.AnonymousAccess {
-		return nil, ErrOff
-	}
+	o.record(ctx, AuditSetAnonymousAccess, a, OnOff(a.AnonymousAccess))
 	return a, nil
 }
 
-// CapacityReport is the tenant's capacity and its use.
-type CapacityReport struct {
-	Tenant   string `json:"tenant"`
-	Capacity int    `json:"capacity"`
-	Usage
-	// History is the most live sessions seen in each minute of the last
-	// hour, oldest first, as this gateway instance observed them.
-	History []UsagePoint `json:"history"`
+// ResetCode gives an app a new access code, killing every old link and
+// embed code.
+func (o Operator) ResetCode(ctx context.Context, id string) (App, error) {
+	a, err := o.t.resetCode(ctx, id)
+	if err != nil {
+		return App{}, err
+	}
+	o.record(ctx, AuditResetCode, a, "")
+	return a, nil
 }
 
-// Capacity reports capacity, live sessions and peak.
-func (t *Tenant) Capacity(ctx context.Context) (CapacityReport, error) {
-	now := t.now()
-	u, err := t.store.Usage(ctx, now)
-	if err != nil {
-		return CapacityReport{}, err
-	}
-	t.history.observe(now, u.Active)
-	return CapacityReport{Tenant: t.name, Capacity: t.cfg.Load().Capacity, Usage: u, History: t.history.lastHour(now)}, nil
+// Link returns an app's link while its anonymous access is on.
+func (o Operator) Link(id string) (string, error) { return o.t.Link(id) }
+
+// EmbedCode returns an app's embed code while its anonymous access is on.
+func (o Operator) EmbedCode(id string, opts LinkOptions) (html, url string, err error) {
+	return o.t.EmbedCode(id, opts)
 }
+
+// Capacity reports the tenant's capacity and use.
+func (o Operator) Capacity(ctx context.Context) (CapacityReport, error) { return o.t.Capacity(ctx) }

@@ -40,8 +40,9 @@ const (
 	ActEditApp Action = "edit_app"
 )
 
-// Actions lists every action, for tables and summaries.
-var Actions = []Action{
+// everyAction lists every action, so that a test can check its table
+// covers them all.
+var everyAction = []Action{
 	ActSetAnonymousAccess, ActResetCode, ActCopyLink, ActCopyEmbedCode,
 	ActSeeAnonymousMember, ActManageRoles, ActViewCapacity, ActViewAudit,
 	ActCreateManagedSpace, ActCreateSpace, ActViewSpace, ActManageMembers,

@@ -1,17 +1,9 @@
 package policy
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
-	"hash"
-	"strconv"
-	"sync"
+	"context"
+	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // Kind is how an anonymous session started.
@@ -24,10 +16,6 @@ const (
 	KindEmbed   Kind = "embed"
 	KindRenewal Kind = "renewal"
 )
-
-// MaxTokenSize bounds a session token; anything longer is refused before
-// parsing so that hostile input costs nothing.
-const MaxTokenSize = 2048
 
 // sessionIDBytes is the entropy of a session id (128 bits).
 const sessionIDBytes = 16
@@ -48,188 +36,207 @@ type Session struct {
 	RenewUntil time.Time
 }
 
-// claims is the JWT payload of a session token.
-type claims struct {
-	jwt.RegisteredClaims
-	Version    uint64 `json:"ver"`
-	Kind       Kind   `json:"knd"`
-	RenewUntil int64  `json:"ren"`
-}
-
-// Signer mints and verifies session tokens: HS256 only, with exp, iss and
-// aud required.
-type Signer struct {
-	key     []byte
-	issuer  string
-	strict  *jwt.Parser
-	loose   *jwt.Parser
-	macs    sync.Pool // of HMAC-SHA256 keyed with key
-	refMacs sync.Pool // of HMAC-SHA256 keyed with a key derived from key
-}
-
-// MinSigningKeyLen is the shortest signing key accepted (256 bits).
-const MinSigningKeyLen = 32
-
-// NewSigner returns a Signer for tokens of the given issuer (one per
-// tenant gateway). now is the clock used to check expiry.
-func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error) {
-	if len(key) < MinSigningKeyLen {
-		return nil, invalid("signing_key", "must be at least 32 bytes")
-	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte("session-reference"))
-	refKey := mac.Sum(nil)
-	return &Signer{
-		key:    key,
-		issuer: issuer,
-		strict: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithExpirationRequired(),
-			jwt.WithIssuedAt(),
-			jwt.WithIssuer(issuer),
-			jwt.WithTimeFunc(now),
-		),
-		loose: jwt.NewParser(
-			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-			jwt.WithoutClaimsValidation(),
-		),
-		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
-		refMacs: sync.Pool{New: func() any { return hmac.New(sha256.New, refKey) }},
-	}, nil
-}
-
-// NewSigningKey returns a fresh random signing key.
-func NewSigningKey() []byte {
-	return []byte(randomToken(MinSigningKeyLen))
-}
-
 // NewSessionID returns a fresh random session id.
 func NewSessionID() string { return randomToken(sessionIDBytes) }
 
-// Mint signs a session into a token. Minting is on the path of every new
-// session, so the compact JWT is written directly (a fixed header, a
-// payload of known fields, HMAC-SHA256 from a pool) instead of through
-// reflection; verification, where hostile input arrives, goes through
-// golang-jwt. TestMintMatchesGolangJWT keeps the two in agreement.
-func (s *Signer) Mint(sess Session) (string, error) {
-	if ValidateID("app", sess.App) != nil || !validCodeSyntax(sess.ID) || (sess.Kind != KindLink && sess.Kind != KindEmbed) {
-		return "", ErrInvalidToken
-	}
-	payload := make([]byte, 0, 192)
-	payload = append(payload, `{"iss":`...)
-	payload = strconv.AppendQuote(payload, s.issuer)
-	payload = append(payload, `,"aud":["`...)
-	payload = append(payload, sess.App...)
-	payload = append(payload, `"],"exp":`...)
-	payload = strconv.AppendInt(payload, sess.ExpiresAt.Unix(), 10)
-	payload = append(payload, `,"iat":`...)
-	payload = strconv.AppendInt(payload, sess.IssuedAt.Unix(), 10)
-	payload = append(payload, `,"jti":"`...)
-	payload = append(payload, sess.ID...)
-	payload = append(payload, `","ver":`...)
-	payload = strconv.AppendUint(payload, sess.Version, 10)
-	payload = append(payload, `,"knd":"`...)
-	payload = append(payload, sess.Kind...)
-	payload = append(payload, `","ren":`...)
-	payload = strconv.AppendInt(payload, sess.RenewUntil.Unix(), 10)
-	payload = append(payload, '}')
+// RateLimitedError is ErrRateLimited with the time to wait.
+type RateLimitedError struct{ RetryAfter time.Duration }
 
-	enc := base64.RawURLEncoding
-	n := len(jwtHeaderHS256) + 1 + enc.EncodedLen(len(payload))
-	out := make([]byte, 0, n+1+enc.EncodedLen(sha256.Size))
-	out = append(out, jwtHeaderHS256...)
-	out = append(out, '.')
-	out = enc.AppendEncode(out, payload)
-	mac := s.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write(out)
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	s.macs.Put(mac)
-	out = append(out, '.')
-	out = enc.AppendEncode(out, sum[:])
-	return string(out), nil
+func (e *RateLimitedError) Error() string { return ErrRateLimited.Error() }
+
+// Unwrap lets errors.Is match ErrRateLimited.
+func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
+
+// Redemption asks to open an app link or embed code.
+type Redemption struct {
+	App  string
+	Code string
+	Kind Kind
+	// Object is an optional path (with query) inside the app's scope to
+	// land on instead of the entry.
+	Object string
+	// Client identifies the caller for failure rate limiting (its IP). It
+	// is kept in memory only.
+	Client string
 }
 
-// jwtHeaderHS256 is the encoded header {"alg":"HS256","typ":"JWT"}.
-var jwtHeaderHS256 = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+// Opened is a started session.
+type Opened struct {
+	Session Session
+	// Token is the signed session token for the cookie.
+	Token string
+	// Location is where the browser goes next: the entry or the object.
+	Location string
+}
 
-// Verify checks a token fully: signature, algorithm, issuer, expiry and
-// that its audience is exactly one app. It returns ErrExpired for a token
-// that is good but past its exp, so the caller may offer renewal.
-func (s *Signer) Verify(token string) (Session, error) {
-	if len(token) > MaxTokenSize {
-		return Session{}, ErrInvalidToken
+// current returns the app of a session if the session still stands: the
+// app is served, on, and at the version the session was started with
+// (turning it off or resetting its code moves the version).
+func (v *appView) current(sess Session) *appState {
+	a := v.apps[sess.App]
+	if a == nil || !a.rec.AnonymousAccess || a.rec.Version != sess.Version {
+		return nil
 	}
-	var c claims
-	_, err := s.strict.ParseWithClaims(token, &c, s.keyFunc)
-	if err != nil {
-		// golang-jwt checks the signature before the claims, so an
-		// expired token here is one this signer minted.
-		if errors.Is(err, jwt.ErrTokenExpired) && c.Issuer == s.issuer {
-			return Session{}, ErrExpired
+	return a
+}
+
+// checkObject accepts an embed code's object: a clean path, with an
+// optional query, inside the app's scope and not denied.
+func (a *appState) checkObject(object string) error {
+	p, _, _ := strings.Cut(object, "?")
+	if CheckPath(p, "") != nil || strings.ContainsAny(object, "#\\") || !a.access.Covers(p) {
+		return invalid("object", "must be a path inside the app's scope")
+	}
+	return nil
+}
+
+// Redeem checks an access code and starts a session through capacity
+// admission. An unknown app, a wrong code and an app that is off all give
+// ErrDenied, after the same work, so callers learn nothing from which.
+func (t *Tenant) Redeem(ctx context.Context, r Redemption) (Opened, error) {
+	now := t.now()
+	if ok, wait := t.limiter.Check(r.Client, now); !ok {
+		return Opened{}, &RateLimitedError{RetryAfter: wait}
+	}
+	app := t.view.Load().apps[r.App]
+	var digest [32]byte
+	on := app != nil && app.rec.AnonymousAccess
+	if on {
+		digest = app.codeDigest
+	}
+	good := digestMatches(r.Code, digest, on) && validCodeSyntax(r.Code)
+	if !good {
+		t.limiter.Fail(r.Client, now)
+		return Opened{}, ErrDenied
+	}
+	if r.Kind != KindEmbed {
+		r.Kind = KindLink
+	}
+	location := app.rec.Entry
+	if r.Object != "" {
+		if err := app.checkObject(r.Object); err != nil {
+			return Opened{}, err
 		}
-		return Session{}, ErrInvalidToken
+		location = r.Object
 	}
-	return c.session()
+	o, err := t.start(ctx, app, r.Kind, now, now.Add(t.cfg.Load().RenewalWindow))
+	o.Location = location
+	return o, err
 }
 
-// VerifyForRenewal checks a token's signature, algorithm, issuer and
-// audience while ignoring its expiry, and requires the renewal bound to be
-// in the future. It is only used to start a new session on a page load.
-func (s *Signer) VerifyForRenewal(token string, now time.Time) (Session, error) {
-	if len(token) > MaxTokenSize {
-		return Session{}, ErrInvalidToken
+// start admits a new session. renewUntil bounds its renewals: it counts
+// from the redemption of the link and is carried unchanged from session to
+// session, so reloading the page cannot stretch one redemption forever.
+func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now, renewUntil time.Time) (Opened, error) {
+	cfg := t.cfg.Load()
+	sess := Session{
+		ID:         NewSessionID(),
+		App:        app.rec.ID,
+		Kind:       kind,
+		Version:    app.rec.Version,
+		IssuedAt:   now,
+		ExpiresAt:  now.Add(cfg.SessionTTL),
+		RenewUntil: renewUntil,
 	}
-	var c claims
-	if _, err := s.loose.ParseWithClaims(token, &c, s.keyFunc); err != nil {
-		return Session{}, ErrInvalidToken
-	}
-	if c.Issuer != s.issuer || c.ExpiresAt == nil || c.IssuedAt == nil {
-		return Session{}, ErrInvalidToken
-	}
-	sess, err := c.session()
+	key, _ := ParseSessionKey(sess.ID)
+	rec := SessionRecord{Key: key, App: sess.App, ExpiresAt: sess.ExpiresAt.Unix()}
+	ok, err := t.store.AdmitSession(ctx, rec, cfg.Capacity, now)
 	if err != nil {
-		return Session{}, err
+		return Opened{}, ErrStoreUnavailable
 	}
-	if !now.Before(sess.RenewUntil) {
-		return Session{}, ErrExpired
+	if !ok {
+		return Opened{}, ErrCapacityFull
 	}
-	return sess, nil
+	signer := t.signer.Load()
+	token, err := signer.Mint(sess)
+	if err != nil {
+		return Opened{}, err
+	}
+	return Opened{Session: sess, Token: token}, nil
 }
 
-func (s *Signer) keyFunc(*jwt.Token) (any, error) { return s.key, nil }
-
-// Ref returns the session's pseudonymous reference: what the backend sees
-// in X-Anonymous-Session and the placeholder. It identifies one session
-// for correlation but cannot be turned back into the session id or used
-// as a credential.
-func (s *Signer) Ref(sessionID string) string {
-	mac := s.refMacs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(sessionID))
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	s.refMacs.Put(mac)
-	return hex.EncodeToString(sum[:12])
+// Authorize is the per-request check: is token a live session of an app
+// that is still on, at the same version, whose scope and methods cover
+// this request? path must already have passed CheckPath. Verified tokens
+// come from a cache keyed by the whole token, so a live session costs no
+// parsing; the app's state always comes from the current view, so a cache
+// can never bring back a session that was turned off or reset.
+func (t *Tenant) Authorize(token, method, path string) (*Verified, error) {
+	v, err := t.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	if t.now().Unix() >= v.exp {
+		return v, ErrExpired
+	}
+	if t.feedDown.Load() {
+		return v, ErrStoreUnavailable
+	}
+	app := t.view.Load().current(v.Session)
+	if app == nil {
+		return v, ErrRevoked
+	}
+	return v, app.access.Allow(method, path)
 }
 
-func (c *claims) session() (Session, error) {
-	if len(c.Audience) != 1 || ValidateID("aud", c.Audience[0]) != nil || c.ID == "" || c.ExpiresAt == nil || c.IssuedAt == nil {
-		return Session{}, ErrInvalidToken
+func (t *Tenant) verify(token string) (*Verified, error) {
+	if v, ok := t.cache.Get(token); ok && v.token == token {
+		return v, nil
 	}
-	switch c.Kind {
-	case KindLink, KindEmbed:
-	default:
-		return Session{}, ErrInvalidToken
+	signer := t.signer.Load()
+	if signer == nil {
+		return nil, ErrInvalidToken
 	}
-	return Session{
-		ID:         c.ID,
-		App:        c.Audience[0],
-		Kind:       c.Kind,
-		Version:    c.Version,
-		IssuedAt:   c.IssuedAt.Time,
-		ExpiresAt:  c.ExpiresAt.Time,
-		RenewUntil: time.Unix(c.RenewUntil, 0),
-	}, nil
+	sess, err := signer.Verify(token)
+	if err != nil {
+		return nil, err
+	}
+	v := &Verified{token: token, exp: sess.ExpiresAt.Unix(), Session: sess, Ref: signer.Ref(sess.ID)}
+	if ttl := sess.ExpiresAt.Sub(t.now()); ttl > 0 {
+		t.cache.SetWithTTL(token, v, int64(len(token))+256, ttl)
+	}
+	return v, nil
+}
+
+// Renew starts a new session from an expired token on a page load of
+// method and path: the token's signature, app and version must still be
+// good, its renewal window open, and the page inside the app's scope. The
+// new session has a new id and passes capacity admission like any other.
+func (t *Tenant) Renew(ctx context.Context, token, method, path string) (Opened, error) {
+	now := t.now()
+	signer := t.signer.Load()
+	if signer == nil {
+		return Opened{}, ErrInvalidToken
+	}
+	old, err := signer.VerifyForRenewal(token, now)
+	if err != nil {
+		return Opened{}, err
+	}
+	app := t.view.Load().current(old)
+	if app == nil {
+		return Opened{}, ErrRevoked
+	}
+	if err := app.access.Allow(method, path); err != nil {
+		return Opened{}, err
+	}
+	return t.start(ctx, app, old.Kind, now, old.RenewUntil)
+}
+
+// SessionInfo describes a live session to its holder.
+type SessionInfo struct {
+	App       string    `json:"app"`
+	Kind      Kind      `json:"kind"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Describe reports the live session behind a token, if any.
+func (t *Tenant) Describe(token string) (SessionInfo, bool) {
+	v, err := t.verify(token)
+	if err != nil || t.now().Unix() >= v.exp {
+		return SessionInfo{}, false
+	}
+	if t.view.Load().current(v.Session) == nil {
+		return SessionInfo{}, false
+	}
+	return SessionInfo{App: v.Session.App, Kind: v.Session.Kind, ExpiresAt: v.Session.ExpiresAt.UTC()}, true
 }

@@ -1,188 +1,270 @@
-package policy
+package policy_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"encoding/base64"
-	"strings"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
+	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
 
-var testKey = []byte("0123456789abcdef0123456789abcdef")
-
-func testSigner(t *testing.T, now time.Time) *Signer {
-	t.Helper()
-	s, err := NewSigner(testKey, "anonymous-access/acme", func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
+func TestRedeemAndAuthorize(t *testing.T) {
+	f := newFixture(t, 10)
+	o := f.open1(t)
+	if o.Location != testApp.Entry {
+		t.Fatalf("location %q, want the entry", o.Location)
 	}
-	return s
-}
-
-func testSession(now time.Time) Session {
-	return Session{
-		ID: NewSessionID(), App: "market", Kind: KindLink, Version: 3,
-		IssuedAt: now, ExpiresAt: now.Add(15 * time.Minute), RenewUntil: now.Add(12 * time.Hour),
+	if o.Session.ExpiresAt.Sub(o.Session.IssuedAt) != 15*time.Minute {
+		t.Fatalf("session lasts %v", o.Session.ExpiresAt.Sub(o.Session.IssuedAt))
 	}
-}
-
-func TestMintVerifyRoundTrip(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	s := testSigner(t, now)
-	sess := testSession(now)
-	tok, err := s.Mint(sess)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Verify(tok)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.ID != sess.ID || got.App != "market" || got.Version != 3 || got.Kind != KindLink ||
-		!got.ExpiresAt.Equal(sess.ExpiresAt) || !got.IssuedAt.Equal(now) || !got.RenewUntil.Equal(sess.RenewUntil) {
-		t.Fatalf("round trip: got %+v, want %+v", got, sess)
-	}
-}
-
-// TestMintMatchesGolangJWT checks the hand-written token against golang-jwt's
-// own parser, claim by claim.
-func TestMintMatchesGolangJWT(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	s := testSigner(t, now)
-	sess := testSession(now)
-	sess.Kind = KindEmbed
-	tok, _ := s.Mint(sess)
-	var c claims
-	parsed, err := jwt.ParseWithClaims(tok, &c, func(*jwt.Token) (any, error) { return testKey, nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithIssuer("anonymous-access/acme"), jwt.WithAudience("market"), jwt.WithExpirationRequired())
-	if err != nil || !parsed.Valid {
-		t.Fatalf("golang-jwt refuses the minted token: %v", err)
-	}
-	if parsed.Header["alg"] != "HS256" || parsed.Header["typ"] != "JWT" {
-		t.Fatalf("header %v", parsed.Header)
-	}
-	if c.ID != sess.ID || c.Version != 3 || c.Kind != KindEmbed || c.RenewUntil != sess.RenewUntil.Unix() ||
-		c.ExpiresAt.Unix() != sess.ExpiresAt.Unix() || c.IssuedAt.Unix() != now.Unix() {
-		t.Fatalf("claims %+v", c)
-	}
-}
-
-func TestVerifyRefusesBadTokens(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	s := testSigner(t, now)
-	good, _ := s.Mint(testSession(now))
-	enc := base64.RawURLEncoding
-	parts := strings.Split(good, ".")
-	payload, _ := enc.DecodeString(parts[1])
-
-	other, _ := NewSigner([]byte("another key, also 32 bytes long!"), "anonymous-access/acme", func() time.Time { return now })
-	otherTok, _ := other.Mint(testSession(now))
-	otherIssuer, _ := NewSigner(testKey, "anonymous-access/other", func() time.Time { return now })
-	otherIssuerTok, _ := otherIssuer.Mint(testSession(now))
-
-	sign := func(method jwt.SigningMethod, key any, c jwt.Claims) string {
-		tok, err := jwt.NewWithClaims(method, c).SignedString(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	std := func(mut func(*claims)) claims {
-		c := claims{RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: "anonymous-access/acme", Audience: jwt.ClaimStrings{"market"},
-			ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute)), IssuedAt: jwt.NewNumericDate(now), ID: "abc",
-		}, Kind: KindLink}
-		mut(&c)
-		return c
-	}
-	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	noneTok := sign(jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, std(func(*claims) {}))
-
-	tests := map[string]struct {
-		token string
-		want  error
+	tests := []struct {
+		method, path string
+		want         error
 	}{
-		"expired": {sign(jwt.SigningMethodHS256, testKey, std(func(c *claims) {
-			c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Second))
-		})), ErrExpired},
-		"no exp":            {sign(jwt.SigningMethodHS256, testKey, std(func(c *claims) { c.ExpiresAt = nil })), ErrInvalidToken},
-		"alg none":          {noneTok, ErrInvalidToken},
-		"alg none unsigned": {parts[0][:0] + enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + ".", ErrInvalidToken},
-		"wrong alg HS512":   {sign(jwt.SigningMethodHS512, testKey, std(func(*claims) {})), ErrInvalidToken},
-		"wrong alg ES256":   {sign(jwt.SigningMethodES256, ecKey, std(func(*claims) {})), ErrInvalidToken},
-		"two audiences":     {sign(jwt.SigningMethodHS256, testKey, std(func(c *claims) { c.Audience = jwt.ClaimStrings{"market", "other"} })), ErrInvalidToken},
-		"no audience":       {sign(jwt.SigningMethodHS256, testKey, std(func(c *claims) { c.Audience = nil })), ErrInvalidToken},
-		"bad audience":      {sign(jwt.SigningMethodHS256, testKey, std(func(c *claims) { c.Audience = jwt.ClaimStrings{"../x"} })), ErrInvalidToken},
-		"unknown kind":      {sign(jwt.SigningMethodHS256, testKey, std(func(c *claims) { c.Kind = "admin" })), ErrInvalidToken},
-		"wrong issuer":      {otherIssuerTok, ErrInvalidToken},
-		"other key":         {otherTok, ErrInvalidToken},
-		"tampered payload": {parts[0] + "." + enc.EncodeToString([]byte(strings.Replace(string(payload), `"ver":3`, `"ver":4`, 1))) + "." + parts[2],
-			ErrInvalidToken},
-		"tampered signature": {parts[0] + "." + parts[1] + "." + flip(parts[2]), ErrInvalidToken},
-		"oversized":          {good + strings.Repeat("A", MaxTokenSize), ErrInvalidToken},
-		"garbage":            {"not.a.token", ErrInvalidToken},
-		"empty":              {"", ErrInvalidToken},
+		{"GET", "/dash/market.html", nil},
+		{"HEAD", "/dash/market.json", nil},
+		{"GET", "/assets/app.js", nil},
+		{"GET", "/assets/secret/key", policy.ErrOutOfScope},
+		{"GET", "/dash/other.html", policy.ErrOutOfScope},
+		{"GET", "/assets", policy.ErrOutOfScope},
+		{"POST", "/dash/market.html", policy.ErrMethodNotAllowed},
+		{"DELETE", "/assets/app.js", policy.ErrMethodNotAllowed},
 	}
-	for name, tt := range tests {
-		if _, err := s.Verify(tt.token); err != tt.want {
-			t.Errorf("%s: got %v, want %v", name, err, tt.want)
+	for _, tt := range tests {
+		_, err := f.t.Authorize(o.Token, tt.method, tt.path)
+		if err != tt.want {
+			t.Errorf("%s %s: got %v, want %v", tt.method, tt.path, err, tt.want)
 		}
 	}
-	if _, err := s.Verify(good); err != nil {
-		t.Fatalf("the good token: %v", err)
+}
+
+func TestRedeemRefusesAlikeUnknownWrongAndOff(t *testing.T) {
+	f := newFixture(t, 10)
+	good := f.code(t, "market")
+	ctx := context.Background()
+	cases := map[string]policy.Redemption{
+		"unknown app":   {App: "nope", Code: good},
+		"wrong code":    {App: "market", Code: otherLast(good)},
+		"empty code":    {App: "market", Code: ""},
+		"oversized":     {App: "market", Code: string(make([]byte, 4096))},
+		"not shareable": {App: "notes", Code: good},
+	}
+	for name, r := range cases {
+		r.Client = name
+		if _, err := f.t.Redeem(ctx, r); err != policy.ErrDenied {
+			t.Errorf("%s: got %v, want ErrDenied", name, err)
+		}
+	}
+	if _, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(ctx, "market", false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: good, Client: "x"}); err != policy.ErrDenied {
+		t.Errorf("turned off: got %v, want ErrDenied", err)
 	}
 }
 
-func flip(sig string) string {
-	b := []byte(sig)
-	if b[0] == 'A' {
-		b[0] = 'B'
-	} else {
-		b[0] = 'A'
+// otherLast changes the last character of a code.
+func otherLast(code string) string {
+	if code[len(code)-1] == 'A' {
+		return code[:len(code)-1] + "B"
 	}
-	return string(b)
+	return code[:len(code)-1] + "A"
 }
 
-func TestVerifyForRenewal(t *testing.T) {
-	start := time.Unix(1_800_000_000, 0)
-	s := testSigner(t, start)
-	sess := testSession(start)
-	tok, _ := s.Mint(sess)
-	later := start.Add(time.Hour)
-	if _, err := s.VerifyForRenewal(tok, later); err != nil {
-		t.Fatalf("expired token inside the renewal window: %v", err)
+func TestRedeemObject(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	code := f.code(t, "market")
+	o, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: code, Kind: policy.KindEmbed, Object: "/dash/market-q3.html?tab=2"})
+	if err != nil || o.Location != "/dash/market-q3.html?tab=2" || o.Session.Kind != policy.KindEmbed {
+		t.Fatalf("object inside scope: %v %q %q", err, o.Location, o.Session.Kind)
 	}
-	if _, err := s.VerifyForRenewal(tok, start.Add(12*time.Hour)); err != ErrExpired {
-		t.Fatalf("at the end of the window: got %v, want ErrExpired", err)
-	}
-	if _, err := s.VerifyForRenewal(tok[:len(tok)-2]+"xx", later); err != ErrInvalidToken {
-		t.Fatalf("tampered: got %v", err)
-	}
-	other, _ := NewSigner(testKey, "anonymous-access/other", func() time.Time { return later })
-	if _, err := other.VerifyForRenewal(tok, later); err != ErrInvalidToken {
-		t.Fatalf("other issuer: got %v", err)
+	for _, obj := range []string{"/assets/secret/x", "/other", "//evil.example.com/x", "https://evil.example.com/", "/dash/../etc"} {
+		_, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: code, Object: obj})
+		var inv *policy.InvalidError
+		if !errors.As(err, &inv) {
+			t.Errorf("object %q: got %v, want an InvalidError", obj, err)
+		}
 	}
 }
 
-func TestRefIsStableAndOpaque(t *testing.T) {
-	s := testSigner(t, time.Now())
-	id := NewSessionID()
-	r := s.Ref(id)
-	if r != s.Ref(id) || r == s.Ref(NewSessionID()) {
-		t.Fatal("Ref must be stable per session and differ between sessions")
+func TestRateLimitAfterRepeatedFailures(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	for i := 0; i < 10; i++ {
+		if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: "wrong", Client: "198.51.100.7"}); err != policy.ErrDenied {
+			t.Fatalf("try %d: %v", i, err)
+		}
 	}
-	if strings.Contains(r, id) || len(r) != 24 {
-		t.Fatalf("Ref %q must not reveal the id", r)
+	_, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.7"})
+	var rl *policy.RateLimitedError
+	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
+		t.Fatalf("11th try: got %v, want rate limited with a wait", err)
+	}
+	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.8"}); err != nil {
+		t.Fatalf("another client is not limited: %v", err)
+	}
+	f.clock.Advance(time.Minute)
+	if _, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.7"}); err != nil {
+		t.Fatalf("after the window: %v", err)
 	}
 }
 
-func TestNewSignerRefusesShortKeys(t *testing.T) {
-	if _, err := NewSigner([]byte("short"), "x", time.Now); err == nil {
-		t.Fatal("short key accepted")
+func TestExpiryAndRenewal(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	o := f.open1(t)
+	f.clock.Advance(15*time.Minute - time.Second)
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("just before expiry: %v", err)
+	}
+	f.clock.Advance(time.Second)
+	if _, err := f.t.Authorize(o.Token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+		t.Fatalf("at expiry: got %v, want ErrExpired", err)
+	}
+	if u, _ := f.t.Capacity(ctx); u.Active != 0 {
+		t.Fatalf("expired session still counted: %d", u.Active)
+	}
+	if _, err := f.t.Renew(ctx, o.Token, "GET", "/elsewhere.html"); err != policy.ErrOutOfScope {
+		t.Fatalf("renewal on a page outside the scope: got %v, want ErrOutOfScope", err)
+	}
+	n, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html")
+	if err != nil {
+		t.Fatalf("renew: %v", err)
+	}
+	if n.Session.ID == o.Session.ID || n.Token == o.Token {
+		t.Fatal("renewal must start a new session")
+	}
+	if _, err := f.t.Authorize(n.Token, "GET", "/dash/market.html"); err != nil {
+		t.Fatalf("renewed session: %v", err)
+	}
+	if u, _ := f.t.Capacity(ctx); u.Active != 1 {
+		t.Fatalf("renewed session counted %d, want 1", u.Active)
+	}
+	// A live (not expired) token is not a renewal ticket for a second
+	// session; only the renewal window bounds renewals.
+	f.clock.Advance(12 * time.Hour)
+	if _, err := f.t.Renew(ctx, n.Token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+		t.Fatalf("past the renewal window: got %v, want ErrExpired", err)
+	}
+}
+
+func TestRenewalPassesCapacity(t *testing.T) {
+	f := newFixture(t, 1)
+	ctx := context.Background()
+	o := f.open1(t)
+	f.clock.Advance(16 * time.Minute)
+	other, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html"); err != policy.ErrCapacityFull {
+		t.Fatalf("renewal at capacity: got %v, want ErrCapacityFull", err)
+	}
+	_ = other
+}
+
+func TestCapacityExactUnderConcurrency(t *testing.T) {
+	const capacity, tries = 25, 400
+	f := newFixture(t, capacity)
+	code := f.code(t, "market")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	results := map[error]int{}
+	for i := 0; i < tries; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code, Client: fmt.Sprint(i)})
+			mu.Lock()
+			results[err]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if results[nil] != capacity || results[policy.ErrCapacityFull] != tries-capacity {
+		t.Fatalf("admitted %d, full %d (all: %v); want %d and %d", results[nil], results[policy.ErrCapacityFull], results, capacity, tries-capacity)
+	}
+	rep, _ := f.t.Capacity(context.Background())
+	if rep.Active != capacity || rep.Peak != capacity || rep.Capacity != capacity {
+		t.Fatalf("report %+v", rep)
+	}
+	// Expiry frees every slot.
+	f.clock.Advance(15 * time.Minute)
+	if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code}); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+}
+
+// BenchmarkAuthorize is the per-request check of a request with a live
+// session while 10 000 sessions are active: the hot path of every
+// protected request.
+func BenchmarkAuthorize(b *testing.B) {
+	f := newFixture(b, 1_000_000)
+	var tokens []string
+	code := f.code(b, "market")
+	for i := 0; i < 10_000; i++ {
+		o, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens = append(tokens, o.Token)
+	}
+	for _, tok := range tokens { // warm the verified-token cache
+		if _, err := f.t.Authorize(tok, "GET", "/dash/market.html"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // ristretto applies Sets asynchronously
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := f.t.Authorize(tokens[i%len(tokens)], "GET", "/dash/market.html"); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// BenchmarkRedeem is a link redemption: code check, capacity admission and
+// minting a token.
+func BenchmarkRedeem(b *testing.B) {
+	f := newFixture(b, 100_000_000)
+	code := f.code(b, "market")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestRenewalWindowCountsFromTheRedemption checks that a viewer who
+// reloads once in every session cannot keep a link opened once alive past
+// the renewal window.
+func TestRenewalWindowCountsFromTheRedemption(t *testing.T) {
+	f := newFixture(t, 10)
+	ctx := context.Background()
+	o := f.open1(t)
+	end := o.Session.IssuedAt.Add(12 * time.Hour)
+	token := o.Token
+	for f.clock.Now().Add(16 * time.Minute).Before(end) {
+		f.clock.Advance(16 * time.Minute)
+		n, err := f.t.Renew(ctx, token, "GET", "/dash/market.html")
+		if err != nil {
+			t.Fatalf("renewal at %v: %v", f.clock.Now(), err)
+		}
+		if !n.Session.RenewUntil.Equal(end) {
+			t.Fatalf("renewal moved the end of the window to %v, want %v", n.Session.RenewUntil, end)
+		}
+		token = n.Token
+	}
+	f.clock.Advance(end.Sub(f.clock.Now()))
+	if _, err := f.t.Renew(ctx, token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+		t.Fatalf("renewal at the end of the window: %v, want ErrExpired", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 // versions, the signing key and the live sessions that count against
 // capacity. Implementations make every read-modify-write atomic and every
 // state write durable before returning; the embedded store may write
-// session admissions behind (at most bolt.FlushInterval), which a crash
+// session admissions behind (at most boltstore.FlushInterval), which a crash
 // can forget.
 type Store interface {
 	// Spaces returns every space of the tenant.

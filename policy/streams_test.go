@@ -34,9 +34,12 @@ func ended(t *testing.T, ctx context.Context) error {
 
 func TestHoldEndsWhenTheAppIsRevoked(t *testing.T) {
 	for name, revoke := range map[string]func(f *fixture) error{
-		"reset": func(f *fixture) error { _, err := f.t.ResetCode(context.Background(), "market"); return err },
+		"reset": func(f *fixture) error {
+			_, err := f.t.AsOperator("192.0.2.9").ResetCode(context.Background(), "market")
+			return err
+		},
 		"off": func(f *fixture) error {
-			_, err := f.t.SetAnonymousAccess(context.Background(), "market", false)
+			_, err := f.t.AsOperator("192.0.2.9").SetAnonymousAccess(context.Background(), "market", false)
 			return err
 		},
 	} {
@@ -64,7 +67,7 @@ func TestHoldOutlivesOtherChanges(t *testing.T) {
 	f := newFixture(t, 10)
 	ctx, release := held(t, f, f.open1(t))
 	defer release()
-	if _, err := f.t.ResetCode(context.Background(), "notes"); err != nil {
+	if _, err := f.t.AsOperator("192.0.2.9").ResetCode(context.Background(), "notes"); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.t.Register(context.Background(), f, f.registration()); err != nil {
@@ -99,7 +102,7 @@ func TestHoldOfAnEndedSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.t.ResetCode(context.Background(), "market"); err != nil {
+	if _, err := f.t.AsOperator("192.0.2.9").ResetCode(context.Background(), "market"); err != nil {
 		t.Fatal(err)
 	}
 	ctx, release := f.t.Hold(context.Background(), v)

@@ -13,31 +13,6 @@ import (
 	"github.com/dgraph-io/ristretto/v2"
 )
 
-// TenantConfig is the part of a tenant's behaviour set by configuration.
-// It may change on every config reload while sessions go on.
-type TenantConfig struct {
-	// Capacity is the maximum number of concurrent anonymous sessions.
-	Capacity int
-	// SessionTTL is how long one anonymous session lives (15 minutes).
-	SessionTTL time.Duration
-	// RenewalWindow bounds how long after a session was minted a page
-	// load may start a new one from its token.
-	RenewalWindow time.Duration
-	// PublicURL is the origin links and embed codes are built on.
-	PublicURL string
-	// Prefix is the path under which the gateway's endpoints live.
-	Prefix string
-	// EmbedOrigins are the default frame-ancestors of embed sessions.
-	EmbedOrigins []string
-	// Admins are the tenant and analytics admins named in the
-	// configuration.
-	Admins Admins
-	// OnAudit is told of every change made through the management API,
-	// with the error of storing its audit entry, so that it also reaches
-	// the structured log. It may be nil.
-	OnAudit func(AuditEntry, error)
-}
-
 // Tenant is the running state of one tenant: its configuration, an
 // in-memory view of its apps kept current on every change, the session
 // token signer and a cache of verified tokens in front of the store.
@@ -142,7 +117,8 @@ func NewTenant(opts TenantOptions) (*Tenant, error) {
 		limiter:    NewFailureLimiter(opts.FailuresAllowed, opts.FailureWindow),
 		registered: make(map[any]*registration),
 	}
-	t.cfg.Store(&TenantConfig{Capacity: 100, SessionTTL: 15 * time.Minute, RenewalWindow: 12 * time.Hour})
+	cfg := TenantConfig{}.WithDefaults()
+	t.cfg.Store(&cfg)
 	t.view.Store(&appView{apps: map[string]*appState{}})
 	t.done = make(chan struct{})
 	ctx, stop := context.WithCancel(context.Background())
@@ -278,6 +254,9 @@ func (t *Tenant) validate(ctx context.Context, r Registration) (*registration, e
 	}
 	for _, sp := range r.Spaces {
 		sp.Provisioned = true
+		if sp.Type == "" {
+			sp.Type = SpaceManaged
+		}
 		if err := sp.Validate(); err != nil {
 			return nil, err
 		}

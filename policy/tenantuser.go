@@ -3,6 +3,7 @@ package policy
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -25,10 +26,10 @@ type TenantUser struct {
 // As returns the management API for a caller.
 func (t *Tenant) As(c Caller) TenantUser { return TenantUser{t: t, Caller: c} }
 
-// Record stores an audit entry and tells the configured OnAudit hook. A
+// record stores an audit entry and tells the configured OnAudit hook. A
 // change already made stays made when its entry cannot be stored; the hook
 // still gets the entry (and the error) for the structured log.
-func (t *Tenant) Record(ctx context.Context, e AuditEntry) {
+func (t *Tenant) record(ctx context.Context, e AuditEntry) {
 	e.Time = t.now().UTC()
 	stored, err := t.store.AppendAudit(ctx, e)
 	if err == nil {
@@ -41,7 +42,7 @@ func (t *Tenant) Record(ctx context.Context, e AuditEntry) {
 
 func (u TenantUser) record(ctx context.Context, e AuditEntry) {
 	e.Actor, e.From = u.User, u.From
-	u.t.Record(ctx, e)
+	u.t.record(ctx, e)
 }
 
 // subject reads the access model and computes the caller's subject for
@@ -171,15 +172,36 @@ type AuditPage struct {
 	NextBefore uint64 `json:"next_before,omitempty"`
 }
 
+// Sizes of a page of the audit log.
+const (
+	DefaultAuditPage = 100
+	MaxAuditPage     = 1000
+)
+
+var errAuditLimit = invalid("limit", "must be a whole number from 1 to "+strconv.Itoa(MaxAuditPage))
+
+// AuditLimit reads the size of an audit page asked for in text: the
+// default when empty, else a whole number from 1 to MaxAuditPage.
+func AuditLimit(s string) (int, error) {
+	if s == "" {
+		return DefaultAuditPage, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > MaxAuditPage {
+		return 0, errAuditLimit
+	}
+	return n, nil
+}
+
 // AuditLog returns a page of the audit log to tenant admins: at most limit
-// entries (1 to 1000, default 100 when 0) before an entry id (0 for the
-// newest).
+// entries (1 to MaxAuditPage, DefaultAuditPage when 0) before an entry id
+// (0 for the newest).
 func (u TenantUser) AuditLog(ctx context.Context, before uint64, limit int) (AuditPage, error) {
 	if limit == 0 {
-		limit = 100
+		limit = DefaultAuditPage
 	}
-	if limit < 0 || limit > 1000 {
-		return AuditPage{}, invalid("limit", "must be a whole number from 1 to 1000")
+	if limit < 0 || limit > MaxAuditPage {
+		return AuditPage{}, errAuditLimit
 	}
 	if _, _, err := u.require(ctx, nil, ActViewAudit); err != nil {
 		return AuditPage{}, err

@@ -149,7 +149,7 @@ func (u TenantUser) SetAnonymousAccess(ctx context.Context, id string, on bool) 
 	if err != nil {
 		return AppView{}, err
 	}
-	a, err := u.t.SetAnonymousAccess(ctx, id, on)
+	a, err := u.t.setAnonymousAccess(ctx, id, on)
 	if err != nil {
 		return AppView{}, err
 	}
@@ -164,7 +164,7 @@ func (u TenantUser) ResetCode(ctx context.Context, id string) (AppView, error) {
 	if err != nil {
 		return AppView{}, err
 	}
-	a, err := u.t.ResetCode(ctx, id)
+	a, err := u.t.resetCode(ctx, id)
 	if err != nil {
 		return AppView{}, err
 	}

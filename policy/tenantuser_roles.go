@@ -188,18 +188,19 @@ func checkRole(r *Role) error {
 
 // AssignRoles replaces the tenant roles assigned to a user: custom roles,
 // tenant_admin and analytics_admin. Admins named in the configuration stay
-// admins whatever is assigned here.
-func (u TenantUser) AssignRoles(ctx context.Context, user string, roles []string) error {
+// admins whatever is assigned here. It returns the roles as stored: sorted,
+// each once.
+func (u TenantUser) AssignRoles(ctx context.Context, user string, roles []string) ([]string, error) {
 	if err := ValidateUserID("user", user); err != nil {
-		return err
+		return nil, err
 	}
 	if len(roles) > 100 {
-		return invalid("roles", "at most 100 roles")
+		return nil, invalid("roles", "at most 100 roles")
 	}
 	if _, _, err := u.require(ctx, nil, ActManageRoles); err != nil {
-		return err
+		return nil, err
 	}
-	roles = slices.Clone(roles)
+	roles = append([]string{}, roles...)
 	slices.Sort(roles)
 	roles = slices.Compact(roles)
 	if _, err := u.t.updateAccess(ctx, func(m *AccessModel) error {
@@ -215,10 +216,10 @@ func (u TenantUser) AssignRoles(ctx context.Context, user string, roles []string
 		}
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	u.record(ctx, AuditEntry{Action: AuditAssignRoles, User: user, Value: strings.Join(roles, ",")})
-	return nil
+	return roles, nil
 }
 
 // quoteName quotes a name from a request for an error message, cut short

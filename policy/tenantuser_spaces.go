@@ -135,36 +135,38 @@ func (u TenantUser) Members(ctx context.Context, space string) ([]Member, error)
 	return out, nil
 }
 
-// SetMember adds a user to a space or changes their space role. The
-// owner is set when the space is created and is not changed here.
-func (u TenantUser) SetMember(ctx context.Context, space, user string, role SpaceRole) error {
+// SetMember adds a user to a space or changes their space role, and
+// returns the member as stored. The owner is set when the space is created
+// and is not changed here.
+func (u TenantUser) SetMember(ctx context.Context, space, user string, role SpaceRole) (Member, error) {
 	if err := ValidateUserID("user", user); err != nil {
-		return err
+		return Member{}, err
 	}
 	if !role.Valid() {
-		return invalid("role", "must be one of "+spaceRoleList())
+		return Member{}, invalid("role", "must be one of "+spaceRoleList())
 	}
 	sp, err := u.t.space(ctx, space)
 	if err != nil {
-		return err
+		return Member{}, err
 	}
 	if role == SpaceOwner || user == sp.Owner {
-		return ErrOwner
+		return Member{}, ErrOwner
 	}
 	if _, _, err := u.require(ctx, &sp, ActManageMembers); err != nil {
-		return err
+		return Member{}, err
 	}
-	if _, err := u.t.updateAccess(ctx, func(m *AccessModel) error {
+	m, err := u.t.updateAccess(ctx, func(m *AccessModel) error {
 		if m.Members[space] == nil {
 			m.Members[space] = map[string]SpaceRole{}
 		}
 		m.Members[space][user] = role
 		return nil
-	}); err != nil {
-		return err
+	})
+	if err != nil {
+		return Member{}, err
 	}
 	u.record(ctx, AuditEntry{Action: AuditSetMember, Space: space, User: user, Value: string(role)})
-	return nil
+	return Member{Type: "user", User: user, Role: m.Members[space][user]}, nil
 }
 
 // RemoveMember takes a user out of a space.

@@ -58,10 +58,17 @@ func TestTenantUserWorkflow(t *testing.T) {
 	must(t, err)
 	_, err = alice.CreateSpace(ctx, policy.Space{ID: "pub", Type: policy.SpaceShared})
 	wantErr(t, "second space pub", err, policy.ErrSpaceExists)
-	wantErr(t, "eve adds herself", eve.SetMember(ctx, "pub", "eve", policy.SpaceCanManage), policy.ErrForbidden)
-	must(t, alice.SetMember(ctx, "pub", "bob", policy.SpaceCanManage))
-	must(t, alice.SetMember(ctx, "pub", "dora", policy.SpaceCanView))
-	wantErr(t, "make bob owner", alice.SetMember(ctx, "pub", "bob", policy.SpaceOwner), policy.ErrOwner)
+	_, err = eve.SetMember(ctx, "pub", "eve", policy.SpaceCanManage)
+	wantErr(t, "eve adds herself", err, policy.ErrForbidden)
+	m, err := alice.SetMember(ctx, "pub", "bob", policy.SpaceCanManage)
+	must(t, err)
+	if m.Type != "user" || m.User != "bob" || m.Role != policy.SpaceCanManage {
+		t.Fatalf("SetMember returned %+v", m)
+	}
+	_, err = alice.SetMember(ctx, "pub", "dora", policy.SpaceCanView)
+	must(t, err)
+	_, err = alice.SetMember(ctx, "pub", "bob", policy.SpaceOwner)
+	wantErr(t, "make bob owner", err, policy.ErrOwner)
 
 	app := policy.App{ID: "sales", Name: "Sales", Entry: "/sales/index.html", Scope: []string{"/sales/*"}}
 	_, err = dora.Publish(ctx, "pub", app)
@@ -79,7 +86,11 @@ func TestTenantUserWorkflow(t *testing.T) {
 	wantErr(t, "bob creates a role", bob.CreateRole(ctx, policy.Role{Name: "Publishers", PublicLinkCreation: policy.GrantAllowed}), policy.ErrForbidden)
 	must(t, alice.CreateRole(ctx, policy.Role{Name: "Publishers", PublicLinkCreation: policy.GrantAllowed}))
 	wantErr(t, "same role again", alice.CreateRole(ctx, policy.Role{Name: "publishers"}), policy.ErrRoleExists)
-	must(t, alice.AssignRoles(ctx, "bob", []string{"Publishers"}))
+	roles, err := alice.AssignRoles(ctx, "bob", []string{"Publishers", "Publishers"})
+	must(t, err)
+	if len(roles) != 1 || roles[0] != "Publishers" {
+		t.Fatalf("AssignRoles returned %q, want the stored [Publishers]", roles)
+	}
 	me, err := bob.Me(ctx)
 	must(t, err)
 	if me.PublicLinkCreation != policy.GrantAllowed || len(me.Spaces) != 1 || me.Spaces[0].Role != policy.SpaceCanManage {
@@ -291,5 +302,18 @@ func TestTenantUserDetails(t *testing.T) {
 	}
 	if html, _, err := olivia.EmbedCode(ctx, "market", policy.LinkOptions{Width: "100%", Height: "480"}); err != nil || !strings.Contains(html, `width="100%" height="480"`) {
 		t.Fatalf("embed code 100%%×480: %v %s", err, html)
+	}
+}
+
+func TestAuditLimit(t *testing.T) {
+	for s, want := range map[string]int{"": policy.DefaultAuditPage, "1": 1, "1000": 1000, "0": -1, "1001": -1, "-5": -1, "ten": -1, "5.0": -1} {
+		n, err := policy.AuditLimit(s)
+		var ie *policy.InvalidError
+		switch {
+		case want < 0 && (!errors.As(err, &ie) || ie.Field != "limit"):
+			t.Errorf("AuditLimit(%q) = %d, %v; want a limit error", s, n, err)
+		case want >= 0 && (err != nil || n != want):
+			t.Errorf("AuditLimit(%q) = %d, %v; want %d", s, n, err, want)
+		}
 	}
 }

@@ -180,8 +180,9 @@ func (s *Store) Flush() error {
 }
 
 // AdmitSession implements policy.Store. The file is held by this process
-// alone, so admission is decided in memory under one lock, exactly, and
-// written behind.
+// alone, so admission is decided in memory by the session table (a
+// compare-and-swap on the live count, sessions in locked shards), exactly,
+// and written behind.
 func (s *Store) AdmitSession(ctx context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
 	ok, _ := s.table.Admit(rec, capacity, now)
 	if ok {

@@ -62,7 +62,7 @@ type Store struct {
 	db     *bbolt.DB
 	tenant []byte
 	now    func() time.Time
-	table  *policy.SessionTable
+	table  *sessionTable
 
 	mu        sync.Mutex // guards the pending batches
 	admitted  []byte     // encoded sessions admitted since the last flush
@@ -84,7 +84,7 @@ func (d *DB) Tenant(name string, now func() time.Time) (*Store, error) {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{db: d.db, tenant: []byte(name), now: now, table: policy.NewSessionTable(),
+	s := &Store{db: d.db, tenant: []byte(name), now: now, table: newSessionTable(),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	err := d.db.Update(func(tx *bbolt.Tx) error {
 		root, err := tx.CreateBucketIfNotExists(bucketTenants)

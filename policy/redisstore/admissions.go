@@ -2,13 +2,9 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -30,10 +26,10 @@ type admission struct {
 // admissionQueue sends concurrent admissions to Redis together. A round
 // trip costs the gateway two system calls and the server two more, and a
 // script call has its own cost on the server; under load many admissions
-// wait at the same time, and one script call answers them all. Nothing waits to fill a batch: when
-// no pipeline is in flight, a goroutine starts and sends whatever is
-// queued, then anything queued meanwhile, and ends when the queue is
-// empty. A lone admission goes out at once.
+// wait at the same time, and one script call answers them all. Nothing
+// waits to fill a batch: when no batch is in flight, a goroutine starts
+// and sends whatever is queued, then anything queued meanwhile, and ends
+// when the queue is empty. A lone admission goes out at once.
 type admissionQueue struct {
 	mu      sync.Mutex
 	queue   []*admission
@@ -93,9 +89,9 @@ func (q *admissionQueue) drain(s *Store) {
 	}
 }
 
-// sendAdmissions runs the batch in one script call, loading the script
-// first when the server does not know it (a restart empties its script
-// cache).
+// sendAdmissions runs the batch in one script call (Script.Run sends the
+// script itself when the server does not know it: a restart empties its
+// script cache).
 func (s *Store) sendAdmissions(batch []*admission) {
 	ctx, cancel := withTimeout(context.Background())
 	defer cancel()
@@ -105,11 +101,7 @@ func (s *Store) sendAdmissions(batch []*admission) {
 	for _, a := range batch {
 		args = append(args, a.now.Unix(), a.capacity, a.rec.Key[:], a.rec.App, a.rec.ExpiresAt)
 	}
-	keys := []string{k.sessions, k.sessionApps, k.peak}
-	res, err := admitScript.EvalSha(ctx, s.client, keys, args...).Int64Slice()
-	if err != nil && isNoScript(err) {
-		res, err = admitScript.Eval(ctx, s.client, keys, args...).Int64Slice()
-	}
+	res, err := admitScript.Run(ctx, s.client, []string{k.sessions, k.sessionApps, k.peak}, args...).Int64Slice()
 	if err == nil && len(res) != len(batch) {
 		err = fmt.Errorf("redis: admission script answered %d of %d", len(res), len(batch))
 	}
@@ -121,9 +113,4 @@ func (s *Store) sendAdmissions(batch []*admission) {
 		}
 		close(a.done)
 	}
-}
-
-func isNoScript(err error) bool {
-	var rerr redis.Error
-	return errors.As(err, &rerr) && strings.HasPrefix(rerr.Error(), "NOSCRIPT")
 }

@@ -131,8 +131,8 @@ return out
 // AdmitSession implements policy.Store with one server-side script, so
 // admission is exact across any number of gateway instances. Admissions
 // that arrive while others are on their way to the server travel together
-// in one pipeline (see admissions.go); each is still its own atomic script
-// run, in order.
+// in one script call (see admissions.go), which decides them in order
+// against the capacity, atomically.
 func (s *Store) AdmitSession(ctx context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
 	if capacity <= 0 {
 		return false, nil

@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
 // TestAdmissionExactAcrossClients is two gateway instances (two go-redis
 // clients, two connection pools, two Stores) admitting 600 sessions at
 // once against one tenant capacity of 37.
 func TestAdmissionExactAcrossClients(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	stores := []*Store{
 		newStore(t, newClient(t, Options{URL: r.URL()}), "acme"),
 		newStore(t, newClient(t, Options{URL: r.URL()}), "acme"),
@@ -70,7 +71,7 @@ func TestAdmissionExactAcrossClients(t *testing.T) {
 // TestAdmitRetryCountsOnce admits the same session twice, as a call
 // retried after a lost reply would: it takes one slot.
 func TestAdmitRetryCountsOnce(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	st := newStore(t, newClient(t, Options{URL: r.URL()}), "acme")
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -86,11 +87,29 @@ func TestAdmitRetryCountsOnce(t *testing.T) {
 	}
 }
 
+// TestAdmitAfterScriptFlush empties the server's script cache, as a
+// restart or a failover to a fresh replica does: the next admission sends
+// the script again instead of failing.
+func TestAdmitAfterScriptFlush(t *testing.T) {
+	r := redistest.Start(t)
+	c := newClient(t, Options{URL: r.URL()})
+	st := newStore(t, c, "acme")
+	ctx := context.Background()
+	now := time.Unix(1_800_000_000, 0)
+	for i := range 2 {
+		must(t, c.ScriptFlush(ctx).Err())
+		ok, err := st.AdmitSession(ctx, sessionRec(byte(i), "market", now.Add(time.Minute)), 2, now)
+		if err != nil || !ok {
+			t.Fatalf("admission %d after SCRIPT FLUSH: %v %v", i, ok, err)
+		}
+	}
+}
+
 // TestNothingOutlivesSessions checks that once every session has expired
 // or ended, no session bookkeeping is left in Redis: a gateway that
 // crashed after admitting leaks nothing past the session's lifetime.
 func TestNothingOutlivesSessions(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	c := newClient(t, Options{URL: r.URL()})
 	st := newStore(t, c, "acme")
 	ctx := context.Background()
@@ -125,7 +144,7 @@ func TestNothingOutlivesSessions(t *testing.T) {
 // ErrStoreUnavailable quickly, nothing panics, and once the server is back
 // on its port everything works again with the state it had.
 func TestFailClosed(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	st := newStore(t, newClient(t, Options{URL: r.URL()}), "acme")
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -136,7 +155,7 @@ func TestFailClosed(t *testing.T) {
 		t.Fatalf("admit before the outage: %v %v", ok, err)
 	}
 
-	r.Stop()
+	r.Kill()
 	calls := map[string]func() error{
 		"AdmitSession": func() error {
 			ok, err := st.AdmitSession(ctx, sessionRec(2, "market", exp), 2, now)
@@ -211,7 +230,7 @@ func TestFailClosed(t *testing.T) {
 // open but nothing answers, the worst case for a client. Admission still
 // fails within the timeouts, and works again once the server resumes.
 func TestFailClosedWhenServerHangs(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	st := newStore(t, newClient(t, Options{URL: r.URL()}), "acme")
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -219,11 +238,11 @@ func TestFailClosedWhenServerHangs(t *testing.T) {
 	if ok, err := st.AdmitSession(ctx, sessionRec(1, "market", exp), 2, now); err != nil || !ok {
 		t.Fatalf("admit before the freeze: %v %v", ok, err)
 	}
-	r.signal(syscall.SIGSTOP)
+	r.Signal(syscall.SIGSTOP)
 	resumed := false
 	defer func() {
 		if !resumed {
-			r.signal(syscall.SIGCONT)
+			r.Signal(syscall.SIGCONT)
 		}
 	}()
 	var wg sync.WaitGroup
@@ -239,7 +258,7 @@ func TestFailClosedWhenServerHangs(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	r.signal(syscall.SIGCONT)
+	r.Signal(syscall.SIGCONT)
 	resumed = true
 	deadline := time.Now().Add(5 * time.Second)
 	for {

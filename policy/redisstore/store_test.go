@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 	"github.com/anonaccess/caddy-anonymous-access/policy/storetest"
 	"github.com/redis/go-redis/v9"
 )
@@ -16,7 +17,7 @@ import (
 // the durability test kills it (kill -9) and starts it again.
 func TestStoreSuite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backing {
-		r := startRedis(t)
+		r := redistest.Start(t)
 		c := newClient(t, Options{URL: r.URL()})
 		return storetest.Backing{
 			Open: func(tenant string, _ func() time.Time) policy.Store {
@@ -32,19 +33,16 @@ func TestStoreSuite(t *testing.T) {
 // Subtests share the node (it takes two seconds to start), each under its
 // own key prefix.
 func TestStoreSuiteCluster(t *testing.T) {
-	r := startCluster(t)
+	r := redistest.StartCluster(t)
 	c := newClient(t, Options{Addrs: []string{r.Addr()}, Cluster: true})
-	storetest.Run(t, sharedBacking(c, func() {
-		r.Restart()
-		r.waitClusterOK()
-	}))
+	storetest.Run(t, sharedBacking(c, r.Restart))
 }
 
 // TestStoreSuiteSentinel runs the suite through a Sentinel-aware client,
 // which asks a real Sentinel where the master is.
 func TestStoreSuiteSentinel(t *testing.T) {
-	master := startRedis(t)
-	sentinel := startSentinel(t, master)
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master, "main")
 	c := newClient(t, Options{Addrs: []string{sentinel.Addr()}, MasterName: "main"})
 	storetest.Run(t, sharedBacking(c, master.Restart))
 }
@@ -76,7 +74,7 @@ func TestNewChecksNames(t *testing.T) {
 // start with the tenant's hash tag, so they share one Cluster slot, and
 // none belongs to another tenant.
 func TestKeysShareTheHashTag(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	c := newClient(t, Options{URL: r.URL()})
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
@@ -134,4 +132,26 @@ func sharedBacking(c redis.UniversalClient, restart func()) func(*testing.T) sto
 			Restart: restart,
 		}
 	}
+}
+
+// newClient connects with the package's own options builder; the test's
+// cleanup closes it.
+func newClient(t *testing.T, o Options) redis.UniversalClient {
+	t.Helper()
+	c, err := NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// newStore returns tenant's store on client, failing the test on error.
+func newStore(t *testing.T, c redis.UniversalClient, tenant string) *Store {
+	t.Helper()
+	s, err := New(c, "", tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
 // waitFor polls cond every few milliseconds for at most limit.
@@ -53,7 +55,7 @@ func drain(changes <-chan struct{}) {
 // watcher reports the outage, resubscribes and calls onChange to resync;
 // and Watch returns when its context ends, leaving no goroutine behind.
 func TestWatchAcrossInstances(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	baseline := runtime.NumGoroutine()
 	ca, cb := newClient(t, Options{URL: r.URL()}), newClient(t, Options{URL: r.URL()})
 	a, b := newStore(t, ca, "acme"), newStore(t, cb, "acme")
@@ -84,7 +86,7 @@ func TestWatchAcrossInstances(t *testing.T) {
 	default:
 	}
 
-	r.Stop()
+	r.Kill()
 	waitFor(t, 3*time.Second, "Healthy false after the server died", func() bool { ok, _ := b.Healthy(); return !ok })
 	ok, since := b.Healthy()
 	if ok || since.IsZero() || time.Since(since) > 3*time.Second {
@@ -134,7 +136,7 @@ func expectChangeAfter(t *testing.T, changes <-chan struct{}, act func(), what s
 // open but nothing comes back. The probe notices within a few seconds,
 // and the watcher resyncs once the server resumes.
 func TestWatchDetectsSilentDeath(t *testing.T) {
-	r := startRedis(t)
+	r := redistest.Start(t)
 	st := newStore(t, newClient(t, Options{URL: r.URL()}), "acme")
 	changes := make(chan struct{}, 64)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,12 +144,12 @@ func TestWatchDetectsSilentDeath(t *testing.T) {
 	go func() { _ = st.Watch(ctx, func() { changes <- struct{}{} }) }()
 	expectChange(t, changes, 5*time.Second, "first subscription")
 
-	r.signal(syscall.SIGSTOP)
+	r.Signal(syscall.SIGSTOP)
 	began := time.Now()
 	waitFor(t, feedIdle+feedProbe+3*time.Second, "Healthy false while frozen", func() bool { ok, _ := st.Healthy(); return !ok })
 	t.Logf("frozen server noticed in %v", time.Since(began))
 	drain(changes)
-	r.signal(syscall.SIGCONT)
+	r.Signal(syscall.SIGCONT)
 	expectChange(t, changes, 5*time.Second, "resync after the server resumed")
 	waitFor(t, time.Second, "Healthy true after resuming", func() bool { ok, _ := st.Healthy(); return ok })
 }
@@ -156,7 +158,7 @@ func TestWatchDetectsSilentDeath(t *testing.T) {
 // Cluster client, whose subscription goes to the node owning the
 // channel's slot.
 func TestWatchCluster(t *testing.T) {
-	r := startCluster(t)
+	r := redistest.StartCluster(t)
 	a := newStore(t, newClient(t, Options{Addrs: []string{r.Addr()}, Cluster: true}), "acme")
 	b := newStore(t, newClient(t, Options{Addrs: []string{r.Addr()}, Cluster: true}), "acme")
 	changes := make(chan struct{}, 64)

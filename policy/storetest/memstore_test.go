@@ -17,10 +17,13 @@ type memTenant struct {
 	spaces map[string]policy.Space
 	apps   map[string]policy.AppRecord
 	key    []byte
-	table  *policy.SessionTable
-	model  policy.AccessModel
-	audit  []policy.AuditEntry // oldest first
-	seq    uint64              // the last audit ID handed out
+	// sessions are the live sessions: the plainest exact admission, one
+	// mutex over a map, as a reference for the real stores.
+	sessions map[policy.SessionKey]policy.SessionRecord
+	peak     int
+	model    policy.AccessModel
+	audit    []policy.AuditEntry // oldest first
+	seq      uint64              // the last audit ID handed out
 }
 
 // memBacking is a reference store in memory, used to test the suite
@@ -45,7 +48,7 @@ func (b *memBacking) open(tenant string, _ func() time.Time) policy.Store {
 	}
 	mt := b.tenants[tenant]
 	if mt == nil {
-		mt = &memTenant{spaces: map[string]policy.Space{}, apps: map[string]policy.AppRecord{}, table: policy.NewSessionTable()}
+		mt = &memTenant{spaces: map[string]policy.Space{}, apps: map[string]policy.AppRecord{}, sessions: map[policy.SessionKey]policy.SessionRecord{}}
 		b.tenants[tenant] = mt
 	}
 	return &memStore{memTenant: mt, broken: b.broken}
@@ -56,7 +59,7 @@ func (b *memBacking) restart() {
 		return
 	}
 	for _, mt := range b.tenants {
-		mt.table = policy.NewSessionTable()
+		mt.sessions, mt.peak = map[policy.SessionKey]policy.SessionRecord{}, 0
 	}
 }
 
@@ -132,28 +135,49 @@ func (s *memStore) SigningKey(_ context.Context, candidate []byte) ([]byte, erro
 func (s *memStore) AdmitSession(_ context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
 	switch s.broken {
 	case "admit-racy":
-		if s.table.Usage(now).Active >= capacity {
+		s.mu.Lock()
+		s.sweep(now)
+		full := len(s.sessions) >= capacity
+		s.mu.Unlock()
+		if full {
 			return false, nil
 		}
 		runtime.Gosched()
-		ok, _ := s.table.Admit(rec, capacity+1000, now)
-		return ok, nil
+		capacity += 1000
 	case "expiry-late":
 		now = now.Add(-time.Second)
 	}
-	ok, _ := s.table.Admit(rec, capacity, now)
-	return ok, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	if _, live := s.sessions[rec.Key]; live {
+		return true, nil
+	}
+	if len(s.sessions) >= capacity {
+		return false, nil
+	}
+	s.sessions[rec.Key] = rec
+	s.peak = max(s.peak, len(s.sessions))
+	return true, nil
+}
+
+// sweep drops the sessions expired at now; s.mu is held.
+func (s *memStore) sweep(now time.Time) {
+	for k, r := range s.sessions {
+		if r.ExpiresAt <= now.Unix() {
+			delete(s.sessions, k)
+		}
+	}
 }
 
 func (s *memStore) EndSessions(_ context.Context, app string) error {
-	if s.broken == "end-every-app" {
-		u := s.table.Usage(time.Unix(0, 0))
-		for a := range u.PerApp {
-			s.table.EndApp(a)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, r := range s.sessions {
+		if r.App == app || s.broken == "end-every-app" {
+			delete(s.sessions, k)
 		}
-		return nil
 	}
-	s.table.EndApp(app)
 	return nil
 }
 
@@ -161,7 +185,14 @@ func (s *memStore) Usage(_ context.Context, now time.Time) (policy.Usage, error)
 	if s.broken == "expiry-late" {
 		now = now.Add(-time.Second)
 	}
-	return s.table.Usage(now), nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sweep(now)
+	u := policy.Usage{Active: len(s.sessions), Peak: s.peak, PerApp: map[string]int{}}
+	for _, r := range s.sessions {
+		u.PerApp[r.App]++
+	}
+	return u, nil
 }
 
 func (s *memStore) CreateSpace(_ context.Context, sp policy.Space) error {

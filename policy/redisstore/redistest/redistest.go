@@ -1,7 +1,8 @@
 // Package redistest runs a real redis-server for tests: on a free loopback
 // port, its data in the test's temporary directory, with the append-only
 // file fsync'd on every write, so that a SIGKILL loses nothing the server
-// acknowledged and a restart on the same directory brings it all back.
+// acknowledged and a restart on the same directory brings it all back. It
+// also runs a Sentinel watching such a server, and a one-node Cluster.
 //
 // Without redis-server on PATH the test is skipped, unless the environment
 // variable CI is set: there a missing server fails the test loudly.
@@ -10,18 +11,22 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // readyTimeout bounds the wait for a started server to answer PING (an
@@ -35,7 +40,11 @@ type Server struct {
 	bin   string
 	dir   string
 	port  int
+	conf  string // a config file, the first argument: a Sentinel's
 	extra []string
+	// cluster is set once the node holds every slot: a restart then
+	// waits until the cluster serves again.
+	cluster bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -62,17 +71,57 @@ func Binary(tb testing.TB) string {
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
 	s := &Server{tb: tb, bin: Binary(tb), dir: tb.TempDir(), extra: extra}
-	tb.Cleanup(s.Kill)
+	return s.startFree()
+}
+
+// StartSentinel runs a Sentinel watching master under name, for the rest
+// of the test.
+func StartSentinel(tb testing.TB, master *Server, name string) *Server {
+	tb.Helper()
+	s := &Server{tb: tb, bin: Binary(tb), dir: tb.TempDir()}
+	s.conf = filepath.Join(s.dir, "sentinel.conf")
+	monitor := "sentinel monitor " + name + " 127.0.0.1 " + strconv.Itoa(master.port) + " 1\n"
+	if err := os.WriteFile(s.conf, []byte(monitor), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	s.extra = []string{"--sentinel"}
+	return s.startFree()
+}
+
+// StartCluster runs a one-node Redis Cluster holding every slot: real
+// Cluster semantics (hash slots, CROSSSLOT and non-local key checks on
+// scripts) on a single process. Redis lets a fresh master serve only two
+// seconds after it starts, so this costs two seconds: share it. Restart
+// waits until the cluster serves again.
+func StartCluster(tb testing.TB) *Server {
+	tb.Helper()
+	s := Start(tb, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	defer c.Close()
+	if err := c.Do(context.Background(), "CLUSTER", "ADDSLOTSRANGE", 0, 16383).Err(); err != nil {
+		tb.Fatalf("assigning slots: %v", err)
+	}
+	if err := waitClusterOK(s.Addr()); err != nil {
+		tb.Fatal(err)
+	}
+	s.cluster = true
+	return s
+}
+
+// startFree starts s on a free port; the test's cleanup kills it.
+func (s *Server) startFree() *Server {
+	s.tb.Helper()
+	s.tb.Cleanup(s.Kill)
 	// A port found free may be taken before the server binds it: then
 	// the server exits at once, and another port is tried.
 	var err error
 	for range 5 {
-		s.port = FreePort(tb)
+		s.port = FreePort(s.tb)
 		if err = s.start(); err == nil {
 			return s
 		}
 	}
-	tb.Fatalf("starting redis-server: %v\n%s", err, s.Log())
+	s.tb.Fatalf("starting redis-server: %v\n%s", err, s.Log())
 	return nil
 }
 
@@ -167,11 +216,16 @@ func (s *Server) end(sig syscall.Signal, patience time.Duration) {
 }
 
 func (s *Server) start() error {
-	args := append([]string{
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--daemonize", "no", "--logfile", "",
-	}, s.extra...)
+	)
+	args = append(args, s.extra...)
 	s.mu.Lock()
 	if s.log == nil {
 		s.log = &LogBuffer{}
@@ -189,11 +243,14 @@ func (s *Server) start() error {
 		_ = cmd.Wait()
 		close(exited)
 	}()
-	if err := waitReady(s.Addr(), exited); err != nil {
-		s.Kill()
-		return err
+	err := waitReady(s.Addr(), exited)
+	if err == nil && s.cluster {
+		err = waitClusterOK(s.Addr())
 	}
-	return nil
+	if err != nil {
+		s.Kill()
+	}
+	return err
 }
 
 // waitReady polls addr with PING until it answers PONG (not LOADING), the
@@ -213,6 +270,26 @@ func waitReady(addr string, exited <-chan struct{}) error {
 		}
 	}
 	return fmt.Errorf("redis-server did not answer PING within %v", readyTimeout)
+}
+
+// waitClusterOK polls the node at addr until its cluster serves, or
+// readyTimeout passes.
+func waitClusterOK(addr string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	deadline := time.Now().Add(readyTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		info, _ := c.ClusterInfo(context.Background()).Result()
+		if strings.Contains(info, "cluster_state:ok") {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("cluster not ok after %v:\n%s", readyTimeout, info)
+		}
+		<-tick.C
+	}
 }
 
 // Ping speaks just enough RESP to ask whether the server at addr is ready.

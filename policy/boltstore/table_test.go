@@ -1,21 +1,24 @@
-package policy
+package boltstore
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
 
-func rec(i byte, app string, exp int64) SessionRecord {
-	var k SessionKey
+func rec(i byte, app string, exp int64) policy.SessionRecord {
+	var k policy.SessionKey
 	k[0] = i
-	return SessionRecord{Key: k, App: app, ExpiresAt: exp}
+	return policy.SessionRecord{Key: k, App: app, ExpiresAt: exp}
 }
 
 func TestSessionTable(t *testing.T) {
 	now := time.Unix(1000, 0)
-	tab := NewSessionTable()
+	tab := newSessionTable()
 	for i := byte(0); i < 3; i++ {
 		if ok, _ := tab.Admit(rec(i, "a", 1000+int64(i)+10), 3, now); !ok {
 			t.Fatalf("admit %d refused", i)
@@ -53,7 +56,7 @@ func TestSessionTable(t *testing.T) {
 	if u := tab.Usage(time.Unix(1999, 0)); u.Active != 2 || u.Peak != 3 {
 		t.Fatalf("after Restore %+v", u)
 	}
-	tab.Forget([]SessionKey{rec(7, "", 0).Key})
+	tab.Forget([]policy.SessionKey{rec(7, "", 0).Key})
 	if u := tab.Usage(time.Unix(2000, 0)); u.Active != 0 || len(u.PerApp) != 0 {
 		t.Fatalf("after Forget and expiry %+v", u)
 	}
@@ -66,13 +69,13 @@ func TestSessionTableMemory(t *testing.T) {
 		t.Skip("allocates 100 000 sessions")
 	}
 	const n = 100_000
-	tab := NewSessionTable()
+	tab := newSessionTable()
 	now := time.Unix(1000, 0)
 	before := heapInUse()
 	for i := 0; i < n; i++ {
-		var k SessionKey
+		var k policy.SessionKey
 		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
-		tab.Admit(SessionRecord{Key: k, App: "market", ExpiresAt: 2000 + int64(i%900)}, n, now)
+		tab.Admit(policy.SessionRecord{Key: k, App: "market", ExpiresAt: 2000 + int64(i%900)}, n, now)
 	}
 	per := float64(heapInUse()-before) / n
 	if per > 200 {
@@ -89,7 +92,7 @@ func TestSessionTableMemory(t *testing.T) {
 // capacity, and at the end it must equal what the map holds.
 func TestSessionTableNeverExceedsCapacity(t *testing.T) {
 	const capacity = 50
-	tab := NewSessionTable()
+	tab := newSessionTable()
 	var wg sync.WaitGroup
 	var over atomic.Int64
 	for g := 0; g < 8; g++ {
@@ -97,14 +100,14 @@ func TestSessionTableNeverExceedsCapacity(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 2000; i++ {
-				var k SessionKey
+				var k policy.SessionKey
 				k[0], k[1], k[2], k[3] = byte(g), byte(i), byte(i>>8), 1
 				now := time.Unix(int64(1000+i/100), 0)
 				app := "a"
 				if i%3 == 0 {
 					app = "b"
 				}
-				if _, n := tab.Admit(SessionRecord{Key: k, App: app, ExpiresAt: now.Unix() + 3}, capacity, now); n > capacity {
+				if _, n := tab.Admit(policy.SessionRecord{Key: k, App: app, ExpiresAt: now.Unix() + 3}, capacity, now); n > capacity {
 					over.Add(1)
 				}
 				if i%500 == 0 {
@@ -128,7 +131,7 @@ func TestSessionTableNeverExceedsCapacity(t *testing.T) {
 }
 
 func TestSessionTableCountsARetriedAdmissionOnce(t *testing.T) {
-	tab := NewSessionTable()
+	tab := newSessionTable()
 	now := time.Unix(1000, 0)
 	r := rec(1, "a", 2000)
 	for i := 0; i < 3; i++ {
@@ -140,4 +143,11 @@ func TestSessionTableCountsARetriedAdmissionOnce(t *testing.T) {
 	if u := tab.Usage(now); u.Active != 1 || u.PerApp["a"] != 1 {
 		t.Fatalf("usage %+v", u)
 	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
 }

@@ -1,0 +1,202 @@
+package policy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"hash"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenSize bounds a session token; anything longer is refused before
+// parsing so that hostile input costs nothing.
+const MaxTokenSize = 2048
+
+// claims is the JWT payload of a session token.
+type claims struct {
+	jwt.RegisteredClaims
+	Version    uint64 `json:"ver"`
+	Kind       Kind   `json:"knd"`
+	RenewUntil int64  `json:"ren"`
+}
+
+// Signer mints and verifies session tokens: HS256 only, with exp, iss and
+// aud required.
+type Signer struct {
+	key     []byte
+	issuer  string
+	strict  *jwt.Parser
+	loose   *jwt.Parser
+	macs    sync.Pool // of HMAC-SHA256 keyed with key
+	refMacs sync.Pool // of HMAC-SHA256 keyed with a key derived from key
+}
+
+// MinSigningKeyLen is the shortest signing key accepted (256 bits).
+const MinSigningKeyLen = 32
+
+// NewSigner returns a Signer for tokens of the given issuer (one per
+// tenant gateway). now is the clock used to check expiry.
+func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error) {
+	if len(key) < MinSigningKeyLen {
+		return nil, invalid("signing_key", "must be at least 32 bytes")
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte("session-reference"))
+	refKey := mac.Sum(nil)
+	return &Signer{
+		key:    key,
+		issuer: issuer,
+		strict: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(),
+			jwt.WithIssuer(issuer),
+			jwt.WithTimeFunc(now),
+		),
+		loose: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+			jwt.WithoutClaimsValidation(),
+		),
+		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		refMacs: sync.Pool{New: func() any { return hmac.New(sha256.New, refKey) }},
+	}, nil
+}
+
+// NewSigningKey returns a fresh random signing key.
+func NewSigningKey() []byte {
+	return []byte(randomToken(MinSigningKeyLen))
+}
+
+// Mint signs a session into a token. Minting is on the path of every new
+// session, so the compact JWT is written directly (a fixed header, a
+// payload of known fields, HMAC-SHA256 from a pool) instead of through
+// reflection; verification, where hostile input arrives, goes through
+// golang-jwt. TestMintMatchesGolangJWT keeps the two in agreement.
+func (s *Signer) Mint(sess Session) (string, error) {
+	if ValidateID("app", sess.App) != nil || !validCodeSyntax(sess.ID) || (sess.Kind != KindLink && sess.Kind != KindEmbed) {
+		return "", ErrInvalidToken
+	}
+	payload := make([]byte, 0, 192)
+	payload = append(payload, `{"iss":`...)
+	payload = strconv.AppendQuote(payload, s.issuer)
+	payload = append(payload, `,"aud":["`...)
+	payload = append(payload, sess.App...)
+	payload = append(payload, `"],"exp":`...)
+	payload = strconv.AppendInt(payload, sess.ExpiresAt.Unix(), 10)
+	payload = append(payload, `,"iat":`...)
+	payload = strconv.AppendInt(payload, sess.IssuedAt.Unix(), 10)
+	payload = append(payload, `,"jti":"`...)
+	payload = append(payload, sess.ID...)
+	payload = append(payload, `","ver":`...)
+	payload = strconv.AppendUint(payload, sess.Version, 10)
+	payload = append(payload, `,"knd":"`...)
+	payload = append(payload, sess.Kind...)
+	payload = append(payload, `","ren":`...)
+	payload = strconv.AppendInt(payload, sess.RenewUntil.Unix(), 10)
+	payload = append(payload, '}')
+
+	enc := base64.RawURLEncoding
+	n := len(jwtHeaderHS256) + 1 + enc.EncodedLen(len(payload))
+	out := make([]byte, 0, n+1+enc.EncodedLen(sha256.Size))
+	out = append(out, jwtHeaderHS256...)
+	out = append(out, '.')
+	out = enc.AppendEncode(out, payload)
+	mac := s.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write(out)
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	s.macs.Put(mac)
+	out = append(out, '.')
+	out = enc.AppendEncode(out, sum[:])
+	return string(out), nil
+}
+
+// jwtHeaderHS256 is the encoded header {"alg":"HS256","typ":"JWT"}.
+var jwtHeaderHS256 = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+
+// Verify checks a token fully: signature, algorithm, issuer, expiry and
+// that its audience is exactly one app. It returns ErrExpired for a token
+// that is good but past its exp, so the caller may offer renewal.
+func (s *Signer) Verify(token string) (Session, error) {
+	if len(token) > MaxTokenSize {
+		return Session{}, ErrInvalidToken
+	}
+	var c claims
+	_, err := s.strict.ParseWithClaims(token, &c, s.keyFunc)
+	if err != nil {
+		// golang-jwt checks the signature before the claims, so an
+		// expired token here is one this signer minted.
+		if errors.Is(err, jwt.ErrTokenExpired) && c.Issuer == s.issuer {
+			return Session{}, ErrExpired
+		}
+		return Session{}, ErrInvalidToken
+	}
+	return c.session()
+}
+
+// VerifyForRenewal checks a token's signature, algorithm, issuer and
+// audience while ignoring its expiry, and requires the renewal bound to be
+// in the future. It is only used to start a new session on a page load.
+func (s *Signer) VerifyForRenewal(token string, now time.Time) (Session, error) {
+	if len(token) > MaxTokenSize {
+		return Session{}, ErrInvalidToken
+	}
+	var c claims
+	if _, err := s.loose.ParseWithClaims(token, &c, s.keyFunc); err != nil {
+		return Session{}, ErrInvalidToken
+	}
+	if c.Issuer != s.issuer || c.ExpiresAt == nil || c.IssuedAt == nil {
+		return Session{}, ErrInvalidToken
+	}
+	sess, err := c.session()
+	if err != nil {
+		return Session{}, err
+	}
+	if !now.Before(sess.RenewUntil) {
+		return Session{}, ErrExpired
+	}
+	return sess, nil
+}
+
+func (s *Signer) keyFunc(*jwt.Token) (any, error) { return s.key, nil }
+
+// Ref returns the session's pseudonymous reference: what the backend sees
+// in X-Anonymous-Session and the placeholder. It identifies one session
+// for correlation but cannot be turned back into the session id or used
+// as a credential.
+func (s *Signer) Ref(sessionID string) string {
+	mac := s.refMacs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write([]byte(sessionID))
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	s.refMacs.Put(mac)
+	return hex.EncodeToString(sum[:12])
+}
+
+func (c *claims) session() (Session, error) {
+	if len(c.Audience) != 1 || ValidateID("aud", c.Audience[0]) != nil || c.ID == "" || c.ExpiresAt == nil || c.IssuedAt == nil {
+		return Session{}, ErrInvalidToken
+	}
+	switch c.Kind {
+	case KindLink, KindEmbed:
+	default:
+		return Session{}, ErrInvalidToken
+	}
+	return Session{
+		ID:         c.ID,
+		App:        c.Audience[0],
+		Kind:       c.Kind,
+		Version:    c.Version,
+		IssuedAt:   c.IssuedAt.Time,
+		ExpiresAt:  c.ExpiresAt.Time,
+		RenewUntil: time.Unix(c.RenewUntil, 0),
+	}, nil
+}
