@@ -35,76 +35,92 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/anonymous-access/", Handler: caddy.AdminHandlerFunc(a.serve)}}
 }
 
+// adminMux routes the operator's endpoints.
+var adminMux = func() *http.ServeMux {
+	mux := http.NewServeMux()
+	const p = "/anonymous-access"
+	mux.Handle("GET "+p+"/apps", adminEndpoint(adminApps))
+	mux.Handle("GET "+p+"/capacity", adminEndpoint(adminCapacity))
+	mux.Handle("POST "+p+"/apps/{app}/enable", adminEndpoint(adminSetAnonymousAccess(true)))
+	mux.Handle("POST "+p+"/apps/{app}/disable", adminEndpoint(adminSetAnonymousAccess(false)))
+	mux.Handle("POST "+p+"/apps/{app}/reset-code", adminEndpoint(adminResetCode))
+	mux.Handle("GET "+p+"/apps/{app}/link", adminEndpoint(adminLink))
+	mux.Handle("GET "+p+"/apps/{app}/embed-code", adminEndpoint(adminEmbedCode))
+	return mux
+}()
+
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	t, err := pickTenant(r.URL.Query().Get("tenant"))
+	if err := unrouted(adminMux, w, r); err != nil {
+		return caddy.APIError{HTTPStatus: statusOf(err), Err: err}
+	}
+	return serveEndpoint(adminMux, w, r)
+}
+
+// adminEndpoint gives an operator endpoint the tenant it acts on (the only
+// one running, or ?tenant=) as the operator at the admin client's address.
+func adminEndpoint(serve func(w http.ResponseWriter, r *http.Request, op policy.Operator) error) http.Handler {
+	return endpoint(func(w http.ResponseWriter, r *http.Request) error {
+		t, err := pickTenant(r.URL.Query().Get("tenant"))
+		if err != nil {
+			return err
+		}
+		if err := serve(w, r, t.AsOperator(adminClient(r))); err != nil {
+			var apiErr caddy.APIError
+			if errors.As(err, &apiErr) {
+				return err
+			}
+			return caddy.APIError{HTTPStatus: statusOf(err), Err: err}
+		}
+		return nil
+	})
+}
+
+func adminApps(w http.ResponseWriter, _ *http.Request, op policy.Operator) error {
+	return writeJSON(w, op.Apps())
+}
+
+func adminCapacity(w http.ResponseWriter, r *http.Request, op policy.Operator) error {
+	rep, err := op.Capacity(r.Context())
 	if err != nil {
 		return err
 	}
-	op := t.AsOperator(adminClient(r))
-	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/anonymous-access/"), "/"), "/")
-	switch {
-	case len(parts) == 1 && parts[0] == "apps":
-		if err := requireMethod(r, http.MethodGet); err != nil {
-			return err
-		}
-		return writeJSON(w, op.Apps())
-	case len(parts) == 1 && parts[0] == "capacity":
-		if err := requireMethod(r, http.MethodGet); err != nil {
-			return err
-		}
-		rep, err := op.Capacity(r.Context())
-		if err != nil {
-			return apiError(err)
-		}
-		return writeJSON(w, rep)
-	case len(parts) == 3 && parts[0] == "apps":
-		return a.serveApp(w, r, op, t.Name(), parts[1], parts[2])
-	}
-	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errNotFound}
+	return writeJSON(w, rep)
 }
 
-func (a *AdminAPI) serveApp(w http.ResponseWriter, r *http.Request, op policy.Operator, tenant, app, verb string) error {
-	switch verb {
-	case "enable", "disable":
-		if err := requireMethod(r, http.MethodPost); err != nil {
-			return err
-		}
-		got, err := op.SetAnonymousAccess(r.Context(), app, verb == "enable")
+func adminSetAnonymousAccess(on bool) func(http.ResponseWriter, *http.Request, policy.Operator) error {
+	return func(w http.ResponseWriter, r *http.Request, op policy.Operator) error {
+		got, err := op.SetAnonymousAccess(r.Context(), r.PathValue("app"), on)
 		if err != nil {
-			return apiError(err)
+			return err
 		}
 		return writeJSON(w, got)
-	case "reset-code":
-		if err := requireMethod(r, http.MethodPost); err != nil {
-			return err
-		}
-		got, err := op.ResetCode(r.Context(), app)
-		if err != nil {
-			return apiError(err)
-		}
-		countReset(tenant, app)
-		return writeJSON(w, got)
-	case "link":
-		if err := requireMethod(r, http.MethodGet); err != nil {
-			return err
-		}
-		u, err := op.Link(app)
-		if err != nil {
-			return apiError(err)
-		}
-		return writeJSON(w, map[string]string{"url": u})
-	case "embed-code":
-		if err := requireMethod(r, http.MethodGet); err != nil {
-			return err
-		}
-		q := r.URL.Query()
-		html, u, err := op.EmbedCode(app, policy.LinkOptions{Object: q.Get("object"), Width: q.Get("width"), Height: q.Get("height")})
-		if err != nil {
-			return apiError(err)
-		}
-		return writeJSON(w, map[string]string{"html": html, "url": u})
 	}
-	return caddy.APIError{HTTPStatus: http.StatusNotFound, Err: errNotFound}
+}
+
+func adminResetCode(w http.ResponseWriter, r *http.Request, op policy.Operator) error {
+	got, err := op.ResetCode(r.Context(), r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	countReset(op.Tenant(), got.ID)
+	return writeJSON(w, got)
+}
+
+func adminLink(w http.ResponseWriter, r *http.Request, op policy.Operator) error {
+	u, err := op.Link(r.PathValue("app"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]string{"url": u})
+}
+
+func adminEmbedCode(w http.ResponseWriter, r *http.Request, op policy.Operator) error {
+	q := r.URL.Query()
+	html, u, err := op.EmbedCode(r.PathValue("app"), policy.LinkOptions{Object: q.Get("object"), Width: q.Get("width"), Height: q.Get("height")})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, map[string]string{"html": html, "url": u})
 }
 
 // adminClient is the admin client's address, for the audit log.
@@ -134,17 +150,6 @@ func pickTenant(name string) (*policy.Tenant, error) {
 		return nil, caddy.APIError{HTTPStatus: http.StatusBadRequest, Err: fmt.Errorf("several tenants are running (%s): add ?tenant=", strings.Join(names, ", "))}
 	}
 	return all[0], nil
-}
-
-func requireMethod(r *http.Request, m string) error {
-	if r.Method != m {
-		return caddy.APIError{HTTPStatus: http.StatusMethodNotAllowed, Err: fmt.Errorf("method %s not allowed", r.Method)}
-	}
-	return nil
-}
-
-func apiError(err error) error {
-	return caddy.APIError{HTTPStatus: statusOf(err), Err: err}
 }
 
 func writeJSON(w http.ResponseWriter, v any) error {

@@ -133,4 +133,21 @@ func TestAdminRoutes(t *testing.T) {
 	if status, _ := adminCall(t, http.MethodGet, "/anonymous-access/apps?tenant=none"); status != 404 {
 		t.Fatalf("status %d", status)
 	}
+	for _, tc := range []struct {
+		method, target string
+		status         int
+		allow          string
+	}{
+		{"DELETE", "/anonymous-access/apps/market/reset-code", 405, "POST"},
+		{"POST", "/anonymous-access/apps", 405, "GET, HEAD"},
+		{"GET", "/anonymous-access/apps/market/explode", 404, ""},
+		{"GET", "/anonymous-access/nothing", 404, ""},
+	} {
+		w := httptest.NewRecorder()
+		err := (&AdminAPI{}).serve(w, httptest.NewRequest(tc.method, tc.target, nil))
+		var apiErr caddy.APIError
+		if !errors.As(err, &apiErr) || apiErr.HTTPStatus != tc.status || w.Header().Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %v, Allow %q", tc.method, tc.target, err, w.Header().Get("Allow"))
+		}
+	}
 }

@@ -43,9 +43,7 @@ func (h *Handler) serveGateway(w http.ResponseWriter, r *http.Request) error {
 	if err := unrouted(h.gateway, w, r); err != nil {
 		return h.refuse(w, r, err)
 	}
-	ew := &endpointWriter{ResponseWriter: w}
-	h.gateway.ServeHTTP(ew, r)
-	return ew.err
+	return serveEndpoint(h.gateway, w, r)
 }
 
 // unrouted tells whether mux has no endpoint for r: errNotFound, or
@@ -84,8 +82,16 @@ type endpointWriter struct {
 	err error
 }
 
+// serveEndpoint serves r through mux and returns the error of the endpoint
+// that served it.
+func serveEndpoint(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) error {
+	ew := &endpointWriter{ResponseWriter: w}
+	mux.ServeHTTP(ew, r)
+	return ew.err
+}
+
 // endpoint adapts an endpoint that may return an error to the mux; it is
-// only ever served through serveGateway's endpointWriter.
+// only ever served through serveEndpoint.
 func endpoint(serve func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ew := w.(*endpointWriter)

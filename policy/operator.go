@@ -53,3 +53,6 @@ func (o Operator) EmbedCode(id string, opts LinkOptions) (html, url string, err 
 
 // Capacity reports the tenant's capacity and use.
 func (o Operator) Capacity(ctx context.Context) (CapacityReport, error) { return o.t.Capacity(ctx) }
+
+// Tenant is the name of the tenant the operator acts on.
+func (o Operator) Tenant() string { return o.t.Name() }
