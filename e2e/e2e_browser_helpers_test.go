@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // Browser tests drive Debian's headless Chromium with chromedp. Each test
 // starts its own browser with a fresh profile; a fresh browser context
@@ -122,11 +122,7 @@ func screenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("SCREENSHOT_DIR")
 	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, ".ci", "artifacts", "screenshots")
+		dir = filepath.Join(pluginRoot, ".ci", "artifacts", "screenshots")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // Helpers of the web UI's browser tests. Controls are found the way a
 // person finds them, by their label or their text (XPath through

@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // The tenant users' web UI at /_anon/ui/, driven in headless Chromium
 // against the real Caddy binary, with real signed tokens typed into the

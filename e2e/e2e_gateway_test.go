@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 import (
 	"bytes"
@@ -95,7 +95,7 @@ func (b *backend) last(t *testing.T) seenRequest {
 // ---------------------------------------------------------------------------
 // A Caddy process
 
-// gatewayConfig is what varies in testdata/e2e/Caddyfile.tmpl.
+// gatewayConfig is what varies in testdata/Caddyfile.tmpl.
 type gatewayConfig struct {
 	Capacity int
 	// SessionTTL overrides session_ttl when set.
@@ -131,7 +131,7 @@ type caddyfileData struct {
 }
 
 var caddyfileTemplate = sync.OnceValues(func() (*template.Template, error) {
-	return template.ParseFiles(filepath.Join("testdata", "e2e", "Caddyfile.tmpl"))
+	return template.ParseFiles(filepath.Join("testdata", "Caddyfile.tmpl"))
 })
 
 // gateway is one running Caddy process.

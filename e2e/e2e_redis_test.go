@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // Cluster mode end to end: several Caddy processes (the binary TestMain
 // built) keeping one tenant's state in one real redis-server, each on its

@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 import (
 	"bytes"

@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // End-to-end tests: the real Caddy binary with this plugin, built once in
 // TestMain, in front of a real backend (httptest) through reverse_proxy,
@@ -37,6 +37,11 @@ const (
 // caddyBin is the Caddy build with this plugin, shared by every test.
 var caddyBin string
 
+// pluginRoot is the directory of the plugin's module (the repository
+// root): the binary is built there, with the plugin's own go.mod, and
+// screenshots go under it.
+var pluginRoot string
+
 // adminClient talks to admin endpoints and probes readiness. It keeps no
 // connection open to a process that a test is about to stop.
 var adminClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
@@ -52,9 +57,9 @@ func runWithCaddy(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	root, err := moduleRoot()
+	root, err := moduleDir(modulePath)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: finding the module root:", err)
+		fmt.Fprintln(os.Stderr, "e2e: finding the plugin's module:", err)
 		return 1
 	}
 	bin := filepath.Join(dir, "caddy")
@@ -64,18 +69,23 @@ func runWithCaddy(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: building caddy: %v\n%s", err, out)
 		return 1
 	}
-	caddyBin = bin
+	caddyBin, pluginRoot = bin, root
 	return m.Run()
 }
 
-func moduleRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err == nil {
-		if gomod := strings.TrimSpace(string(out)); gomod != "" && gomod != os.DevNull {
-			return filepath.Dir(gomod), nil
-		}
+// moduleDir is where the module path's source is, as this module's
+// go.mod resolves it: the replace directive makes it the repository
+// root, so the tests run the plugin as it is in the working tree.
+func moduleDir(path string) (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", path).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", path, err)
 	}
-	return filepath.Abs("..")
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("go list -m %s: no directory", path)
+	}
+	return dir, nil
 }
 
 // ---------------------------------------------------------------------------
