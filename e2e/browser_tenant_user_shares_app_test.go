@@ -6,27 +6,19 @@ package e2e
 // against the real Caddy binary, with real signed tokens typed into the
 // sign-in form. Setup that is not what a test is about goes through the
 // management API or the CLI.
+//
+// This file: a tenant user shares an app from the sharing dialog, or is
+// shown why they cannot, and turns sharing off from a space's members.
 
 import (
-	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/golang-jwt/jwt/v5"
 )
-
-// roleJSON is the part of a role of GET /roles the tests look at.
-type roleJSON struct {
-	Name               string   `json:"name"`
-	PublicLinkCreation string   `json:"public_link_creation"`
-	Users              []string `json:"users"`
-}
 
 const noPermissionReason = "You need the Public link creation permission and the owner or can_manage role in this space to share it."
 
@@ -185,76 +177,6 @@ func TestBrowserMembersTurnOff(t *testing.T) {
 	}
 }
 
-// TestBrowserAdministration: alice sets Public link creation on User
-// Default, creates and assigns a role, and sees capacity, the chart and
-// the audit log.
-func TestBrowserAdministration(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	for _, app := range []string{"market", "sales", "ops"} {
-		g.open(t, newClient(t), app, g.link(t, app))
-	}
-	uiPublishers(t, g, c) // so that the audit log has entries
-
-	tab := newBrowser(t)
-	browse(t, tab, "sizing the page for the README", chromedp.EmulateViewport(1280, 800))
-	uiSignIn(t, tab, g, "alice")
-	browse(t, tab, "opening Administration",
-		chromedp.Click(`//nav//a[normalize-space()="Administration"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//h1[normalize-space()="Administration"]`, chromedp.BySearch))
-	screenshot(t, tab, "ui-administration")
-	uiChoose(t, tab, "Public link creation for User Default", "allowed")
-	browse(t, tab, "saving User Default", chromedp.WaitVisible(
-		`//*[@role="status" and normalize-space()="Saved: Public link creation is Allowed for User Default."]`, chromedp.BySearch))
-	var roles []roleJSON
-	decodeJSON(t, g.api(t, c, "alice", "GET", "/roles", ""), &roles)
-	if roles[0].Name != "User Default" || roles[0].PublicLinkCreation != "allowed" {
-		t.Fatalf("User Default after the UI set it: %+v", roles[0])
-	}
-
-	browse(t, tab, "creating a role",
-		chromedp.SendKeys(labelled("Name"), "Analysts", chromedp.BySearch),
-		chromedp.SendKeys(labelled("Description"), "Read the dashboards", chromedp.BySearch))
-	uiChoose(t, tab, "Public link creation", "allowed")
-	browse(t, tab, "creating a role",
-		chromedp.Click(button("Create role"), chromedp.BySearch),
-		chromedp.WaitVisible(`//table//th[normalize-space()="Analysts"]`, chromedp.BySearch),
-		chromedp.SendKeys(labelled("User id"), "erin", chromedp.BySearch),
-		chromedp.Click(labelled("Analysts"), chromedp.BySearch),
-		chromedp.Click(button("Save roles"), chromedp.BySearch),
-		chromedp.WaitVisible(`//*[@role="status" and normalize-space()="Saved: erin has Analysts."]`, chromedp.BySearch))
-	decodeJSON(t, g.api(t, c, "alice", "GET", "/roles", ""), &roles)
-	i := slices.IndexFunc(roles, func(r roleJSON) bool { return r.Name == "Analysts" })
-	if i < 0 || roles[i].PublicLinkCreation != "allowed" || strings.Join(roles[i].Users, ",") != "erin" {
-		t.Fatalf("the role created in the UI is not in GET /roles as made: %+v", roles)
-	}
-
-	// A reload keeps the sign-in (the token is in sessionStorage) and
-	// shows the audit log with the changes just made.
-	var stats map[string]string
-	var chart string
-	browse(t, tab, "reading capacity and the audit log",
-		chromedp.Reload(),
-		chromedp.WaitVisible(`//h1[normalize-space()="Administration"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//section[@id="capacity"]//*[name()="svg" and @role="img"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//section[@id="audit"]//td[normalize-space()="Created a role"]`, chromedp.BySearch),
-		chromedp.Evaluate(`Object.fromEntries([...document.querySelectorAll('#capacity .stat')]
-			.map((s) => [s.querySelector('dt').textContent, s.querySelector('dd').textContent]))`, &stats),
-		chromedp.AttributeValue(`#capacity svg[role=img]`, "aria-label", &chart, nil, chromedp.ByQuery))
-	if stats["Capacity"] != "100" || stats["Active now"] != "3" || stats["Peak"] != "3" {
-		t.Errorf("capacity numbers: %v, want capacity 100, 3 active, peak 3", stats)
-	}
-	if !strings.HasPrefix(chart, "Active anonymous sessions over the last hour") || !strings.Contains(chart, "now 3") {
-		t.Errorf("chart label = %q", chart)
-	}
-	if n := uiCount(t, tab, "#audit tbody tr"); n < 6 {
-		t.Errorf("the audit log shows %d rows, want the 6 changes made", n)
-	}
-	browse(t, tab, "scrolling to capacity",
-		chromedp.Evaluate(`document.getElementById('capacity').scrollIntoView({ block: 'start' })`, nil))
-	screenshot(t, tab, "capacity")
-}
-
 // TestBrowserMobileLayout: at 390×844 the apps page and the sharing dialog
 // fit the width, and every control has an accessible name.
 func TestBrowserMobileLayout(t *testing.T) {
@@ -311,23 +233,4 @@ func TestBrowserShareKeyboard(t *testing.T) {
 		chromedp.WaitNotPresent(`//dialog[@open]`, chromedp.BySearch),
 		chromedp.Poll(`document.activeElement === document.querySelector('button[aria-label="Share Market trends"]')`, &back),
 		chromedp.WaitVisible(`//li[.//button[@aria-label="Share Market trends"]]//*[normalize-space()="Members only"]`, chromedp.BySearch))
-}
-
-// TestBrowserHeaderIdentity: behind forward_auth (identity header) there
-// is no sign-in form and no Sign out: the header names the user. The test
-// sets the header as the proxy in front would.
-func TestBrowserHeaderIdentity(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{IdentityHeader: "Remote-User"})
-	wantAPI(t, "dora as can_view", g.apiWith(t, newClient(t), http.Header{"Remote-User": {"alice"}},
-		"PUT", "/spaces/stats/members/dora", `{"role":"can_view"}`), 200)
-
-	tab := newBrowser(t)
-	browse(t, tab, "opening the UI as dora",
-		network.SetExtraHTTPHeaders(network.Headers{"Remote-User": "dora"}),
-		chromedp.Navigate(g.url("/_anon/ui/")),
-		chromedp.WaitVisible(`//dd[@id="me-user" and normalize-space()="dora"]`, chromedp.BySearch),
-		chromedp.WaitVisible(button("Share Market trends"), chromedp.BySearch))
-	if n := uiVisibleX(t, tab, labelled("Access token")+` | `+button("Sign out")); n != 0 {
-		t.Errorf("header identity shows a sign-in form or Sign out (%d)", n)
-	}
 }

@@ -11,6 +11,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -117,6 +118,41 @@ func browse(t *testing.T, tab context.Context, what string, actions ...chromedp.
 	}
 }
 
+// waitText waits until the page's visible text contains want, across
+// navigations (the landing page replaces itself with the entry).
+func waitText(want string) chromedp.Action {
+	return waitJS(`document.body !== null && document.body.innerText.includes(`+js(want)+`)`, 15*time.Second)
+}
+
+// waitJS evaluates cond every 50 ms until it is true or timeout passes.
+// An evaluation interrupted by a navigation is tried again.
+func waitJS(cond string, timeout time.Duration) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		deadline := time.Now().Add(timeout)
+		for {
+			var ok bool
+			err := chromedp.Evaluate(cond, &ok).Do(ctx)
+			if err == nil && ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("still not so after %v: %s (last error: %v)", timeout, cond, err)
+			}
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+}
+
+// js quotes s as a JavaScript string literal.
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 // screenshotDir is where screenshots are saved.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
@@ -148,4 +184,33 @@ func pageText(t *testing.T, tab context.Context) string {
 	var text string
 	browse(t, tab, "reading the page", chromedp.Evaluate(`document.body.innerText`, &text))
 	return strings.TrimSpace(text)
+}
+
+// iframeTab attaches to the tab's cross-site iframe, which runs in a
+// process of its own: its page cannot be read from the embedding page.
+// The attachment lasts until the test ends; ending it earlier would close
+// the frame.
+func iframeTab(t *testing.T, tab context.Context) context.Context {
+	t.Helper()
+	targets, err := chromedp.Targets(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		if tg.Type == "iframe" {
+			frame, cancel := chromedp.NewContext(tab, chromedp.WithTargetID(tg.TargetID))
+			t.Cleanup(cancel)
+			return frame
+		}
+	}
+	t.Fatal("the page has no cross-site iframe")
+	return nil
+}
+
+// location is the address of the document in a tab or frame.
+func location(t *testing.T, tab context.Context) string {
+	t.Helper()
+	var loc string
+	browse(t, tab, "reading the address", chromedp.Evaluate(`location.href`, &loc))
+	return loc
 }

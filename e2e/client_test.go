@@ -2,99 +2,26 @@
 
 package e2e
 
-// End-to-end tests: the real Caddy binary with this plugin, built once in
-// TestMain, in front of a real backend (httptest) through reverse_proxy,
-// driven over HTTP, through the admin API and with the CLI verbs. Every
-// Caddy process gets its own ports (site and admin), HOME, XDG directories
-// and bolt file, so the tests run in parallel without sharing state.
+// HTTP clients with their own loopback addresses, raw requests, and the
+// checks of a reply's status and error body.
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
-
-const (
-	modulePath   = "github.com/anonaccess/caddy-anonymous-access"
-	cookiePrefix = "__Host-anon_"
-	marketEntry  = "/dashboards/market.html"
-	salesEntry   = "/reports/sales/index.html"
-	opsEntry     = "/ops/index.html"
-	e2eTenant    = "e2e"
-)
-
-// caddyBin is the Caddy build with this plugin, shared by every test.
-var caddyBin string
-
-// pluginRoot is the directory of the plugin's module (the repository
-// root): the binary is built there, with the plugin's own go.mod, and
-// screenshots go under it.
-var pluginRoot string
-
-// adminClient talks to admin endpoints and probes readiness. It keeps no
-// connection open to a process that a test is about to stop.
-var adminClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-
-func TestMain(m *testing.M) {
-	os.Exit(runWithCaddy(m))
-}
-
-func runWithCaddy(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "anon-e2e-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	root, err := moduleDir(modulePath)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: finding the plugin's module:", err)
-		return 1
-	}
-	bin := filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", bin, modulePath+"/xcaddy")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: building caddy: %v\n%s", err, out)
-		return 1
-	}
-	caddyBin, pluginRoot = bin, root
-	return m.Run()
-}
-
-// moduleDir is where the module path's source is, as this module's
-// go.mod resolves it: the replace directive makes it the repository
-// root, so the tests run the plugin as it is in the working tree.
-func moduleDir(path string) (string, error) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", path).Output()
-	if err != nil {
-		return "", fmt.Errorf("go list -m %s: %w", path, err)
-	}
-	dir := strings.TrimSpace(string(out))
-	if dir == "" {
-		return "", fmt.Errorf("go list -m %s: no directory", path)
-	}
-	return dir, nil
-}
-
-// ---------------------------------------------------------------------------
-// Ports and clients
 
 var clientSeq atomic.Uint32
-
-// freePort returns a port no other server of this test binary gets.
-func freePort(t *testing.T) int { return redistest.FreePort(t) }
 
 // client is an HTTP client with its own loopback source address, so that
 // the gateway sees it as a distinct client IP (the failure rate limit is
@@ -186,4 +113,111 @@ func rawRequest(t *testing.T, addr, method, target string, hdr map[string]string
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// all sends n requests at once, from n goroutines released together, and
+// returns every reply and error by index.
+func all(n int, send func(i int) (reply, error)) ([]reply, []error) {
+	results := make([]reply, n)
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i], errs[i] = send(i)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return results, errs
+}
+
+func acceptHeader(html bool) http.Header {
+	if html {
+		return http.Header{"Accept": {"text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}}
+	}
+	return http.Header{"Accept": {"application/json"}}
+}
+
+func mergeHeaders(hs ...http.Header) http.Header {
+	out := http.Header{}
+	for _, h := range hs {
+		for k, v := range h {
+			out[k] = append(out[k], v...)
+		}
+	}
+	return out
+}
+
+func wantStatus(t *testing.T, what string, r reply, want int) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("%s: status %d, want %d; body %s", what, r.Status, want, r.Body)
+	}
+}
+
+// wantErrorBody checks the error shape: JSON {"error": "..."} for API
+// clients, an HTML page for browsers.
+func wantErrorBody(t *testing.T, what string, r reply, html bool) {
+	t.Helper()
+	ct := r.Header.Get("Content-Type")
+	if html {
+		if !strings.HasPrefix(ct, "text/html") || !bytes.Contains(bytes.ToLower(r.Body), []byte("<html")) {
+			t.Errorf("%s: want an HTML page, got %q %.80s", what, ct, r.Body)
+		}
+		return
+	}
+	var body map[string]any
+	if !strings.HasPrefix(ct, "application/json") || json.Unmarshal(r.Body, &body) != nil {
+		t.Errorf("%s: want JSON, got %q %s", what, ct, r.Body)
+		return
+	}
+	if msg, ok := body["error"].(string); !ok || msg == "" || len(body) != 1 {
+		t.Errorf(`%s: want {"error": "..."}, got %s`, what, r.Body)
+	}
+}
+
+func retryAfter(t *testing.T, r reply) int {
+	t.Helper()
+	v := r.Header.Get("Retry-After")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 24*3600 {
+		t.Errorf("Retry-After = %q, want a number of seconds", v)
+	}
+	return n
+}
+
+// errorMessage is the "error" of a JSON error body.
+func errorMessage(r reply) string {
+	var body struct{ Error string }
+	_ = json.Unmarshal(r.Body, &body)
+	return body.Error
+}
+
+// waitUntil polls cond until it reports true or deadline passes, then fails
+// with cond's last account of what it saw. A success counts only if its
+// attempt began by the deadline. It returns how long it took.
+func waitUntil(t *testing.T, deadline time.Time, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		began := time.Now()
+		ok, saw := cond()
+		switch {
+		case ok && !began.After(deadline):
+			return time.Since(start)
+		case ok:
+			t.Fatalf("%s: only so after %v, past the deadline", what, time.Since(start).Round(time.Millisecond))
+		case time.Now().After(deadline):
+			t.Fatalf("%s: not so after %v; last saw %s", what, time.Since(start).Round(time.Millisecond), saw)
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
 }

@@ -2,11 +2,103 @@
 
 package e2e
 
+// A change made on one instance is in force on every other.
+
 import (
+	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
+
+// TestE2ERedisRevocationAcrossInstances: a reset or turn-off on one
+// instance is in force on the other within 1 s.
+func TestE2ERedisRevocationAcrossInstances(t *testing.T) {
+	t.Parallel()
+	rc, gws := newRedisCluster(t, 2, gatewayConfig{})
+	a, b := gws[0], gws[1]
+	c := newClient(t)
+
+	// refusedOnB polls B until every session is refused with 401.
+	refusedOnB := func(deadline time.Time, what string, sessions ...session) {
+		t.Helper()
+		took := waitUntil(t, deadline, what, func() (bool, string) {
+			for _, s := range sessions {
+				r := getWith(t, c, b, s, marketEntry)
+				switch r.Status {
+				case http.StatusUnauthorized:
+				case http.StatusOK:
+					return false, "a revoked session served with 200"
+				default:
+					t.Fatalf("%s: status %d %s", what, r.Status, r.Body)
+				}
+			}
+			return true, ""
+		})
+		t.Logf("%s: after %v", what, took.Round(time.Millisecond))
+	}
+	// linkOnB polls B's redemption of code until it answers want. Each
+	// try comes from a new client address: a refusal counts against its
+	// address, and enough of them would bring 429.
+	linkOnB := func(deadline time.Time, what, code string, want int) reply {
+		t.Helper()
+		var last reply
+		waitUntil(t, deadline, what, func() (bool, string) {
+			last = b.redeem(t, newClient(t), http.MethodPost, "market", url.Values{"code": {code}})
+			if last.Status != http.StatusSeeOther && last.Status != http.StatusForbidden {
+				t.Fatalf("%s: status %d %s", what, last.Status, last.Body)
+			}
+			return last.Status == want, fmt.Sprintf("status %d", last.Status)
+		})
+		return last
+	}
+
+	// reset-code on A.
+	old := rc.link("market", a, b)
+	onA, onB := rc.open(a, c, "market", old), rc.open(b, c, "market", old)
+	for _, s := range []session{onA, onB} {
+		// Served once, so B holds the verified token in its cache.
+		wantStatus(t, "session on B before the reset", getWith(t, c, b, s, marketEntry), http.StatusOK)
+	}
+	a.mustCLI(t, "reset-code", "market")
+	deadline := time.Now().Add(revocationBound)
+	refusedOnB(deadline, "B refuses the sessions from before reset-code on A", onA, onB)
+	linkOnB(deadline, "B refuses the old link after reset-code on A", old, http.StatusForbidden)
+	wantStatus(t, "session on A after its own reset", getWith(t, c, a, onB, marketEntry), http.StatusUnauthorized)
+	code := rc.link("market", a, b)
+	if code == old {
+		t.Fatal("reset-code kept the access code")
+	}
+
+	// disable on A.
+	onA, onB = rc.open(a, c, "market", code), rc.open(b, c, "market", code)
+	for _, s := range []session{onA, onB} {
+		wantStatus(t, "session on B before disable", getWith(t, c, b, s, marketEntry), http.StatusOK)
+	}
+	a.mustCLI(t, "disable", "market")
+	deadline = time.Now().Add(revocationBound)
+	refusedOnB(deadline, "B refuses the sessions after disable on A", onA, onB)
+	linkOnB(deadline, "B refuses the link after disable on A", code, http.StatusForbidden)
+	if _, err := b.cli("link", "market"); err == nil {
+		t.Error("B still hands out the link of a turned-off app")
+	}
+
+	// enable on A.
+	a.mustCLI(t, "enable", "market")
+	r := linkOnB(time.Now().Add(revocationBound), "B serves the link after enable on A", code, http.StatusSeeOther)
+	s := sessionFrom(t, "market", r)
+	rc.secret(s.token, s.jti)
+	wantStatus(t, "new session on B after enable", getWith(t, c, b, s, marketEntry), http.StatusOK)
+	wantStatus(t, "new session from B on A", getWith(t, c, a, s, marketEntry), http.StatusOK)
+	if again := rc.link("market", a, b); again != code {
+		t.Error("disable and enable changed the access code")
+	}
+	for _, prev := range []session{onA, onB} {
+		wantStatus(t, "session from before disable, after enable", getWith(t, c, b, prev, marketEntry), http.StatusUnauthorized)
+	}
+}
 
 // TestE2ERedisManagementAcrossInstances makes tenant users' changes on
 // one instance and checks every other instance sees them: roles and

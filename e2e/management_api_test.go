@@ -2,6 +2,9 @@
 
 package e2e
 
+// The management API as tenant users call it, with bearer tokens from the
+// tests' identity provider.
+
 import (
 	"encoding/json"
 	"net/http"
@@ -92,4 +95,28 @@ func codeOf(t *testing.T, link string) string {
 	}
 	t.Fatalf("link without a code: %q", link)
 	return ""
+}
+
+// appJSON is the app object of the management API.
+type appJSON struct {
+	ID              string          `json:"id"`
+	Space           string          `json:"space"`
+	AnonymousAccess bool            `json:"anonymous_access"`
+	Provisioned     bool            `json:"provisioned"`
+	Can             map[string]bool `json:"can"`
+}
+
+type memberJSON struct {
+	Type string    `json:"type"`
+	User string    `json:"user"`
+	Role string    `json:"role"`
+	Name string    `json:"name"`
+	Apps []appJSON `json:"apps"`
+}
+
+// roleJSON is the part of a role of GET /roles the tests look at.
+type roleJSON struct {
+	Name               string   `json:"name"`
+	PublicLinkCreation string   `json:"public_link_creation"`
+	Users              []string `json:"users"`
 }

@@ -2,6 +2,9 @@
 
 package e2e
 
+// Who the management API takes a tenant user to be: signed tokens, public
+// keys, a trusted header; and every bad identity refused.
+
 import (
 	"crypto/ed25519"
 	"crypto/rand"

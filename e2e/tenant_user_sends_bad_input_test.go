@@ -2,6 +2,8 @@
 
 package e2e
 
+// Malformed input to the management API is refused and changes nothing.
+
 import (
 	"net/http"
 	"strings"

@@ -2,6 +2,9 @@
 
 package e2e
 
+// Tenant users share an app through the management API, each as far as
+// their permission and space role allow.
+
 import (
 	"net/http"
 	"net/url"
@@ -9,23 +12,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// appJSON is the app object of the management API.
-type appJSON struct {
-	ID              string          `json:"id"`
-	Space           string          `json:"space"`
-	AnonymousAccess bool            `json:"anonymous_access"`
-	Provisioned     bool            `json:"provisioned"`
-	Can             map[string]bool `json:"can"`
-}
-
-type memberJSON struct {
-	Type string    `json:"type"`
-	User string    `json:"user"`
-	Role string    `json:"role"`
-	Name string    `json:"name"`
-	Apps []appJSON `json:"apps"`
-}
 
 // TestE2EManagementWorkflow walks the README's "For tenant users"
 // workflow through HTTP with real signed tokens for several users, and

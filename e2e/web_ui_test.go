@@ -9,7 +9,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -27,12 +26,6 @@ func xq(s string) string {
 		return "'" + s + "'"
 	}
 	return `"` + s + `"`
-}
-
-// js quotes s as a JavaScript string literal.
-func js(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // labelled is the form control that a <label for> names exactly text.
