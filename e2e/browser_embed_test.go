@@ -33,9 +33,7 @@ func TestBrowserEmbedOnAnotherSite(t *testing.T) {
 	refused.set(html)
 	// Third-party cookies blocked, as Chromium is phasing them out: only a
 	// partitioned cookie works in the iframe.
-	browser := newBrowser(t, chromedp.Flag("test-third-party-cookie-phaseout", true))
-
-	tab := browser
+	tab := newBrowser(t, chromedp.Flag("test-third-party-cookie-phaseout", true))
 	browse(t, tab, "the embedding page on an allowed site",
 		chromedp.Navigate(allowed.url),
 		chromedp.WaitVisible("iframe", chromedp.ByQuery))
@@ -66,7 +64,7 @@ func TestBrowserEmbedOnAnotherSite(t *testing.T) {
 		t.Fatalf("live sessions after the embed: %d", n)
 	}
 
-	other := freshContext(t, nil)
+	other := newBrowser(t)
 	browse(t, other, "the embedding page on a site the app does not allow",
 		chromedp.Navigate(refused.url),
 		chromedp.WaitVisible("iframe", chromedp.ByQuery),

@@ -17,12 +17,10 @@ import (
 // Default, creates and assigns a role, and sees capacity, the chart and
 // the audit log.
 func TestBrowserAdministration(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
+	g, c := startWithPublishers(t) // so that the audit log has entries
 	for _, app := range []string{"market", "sales", "ops"} {
 		g.open(t, newClient(t), app, g.link(t, app))
 	}
-	uiPublishers(t, g, c) // so that the audit log has entries
 
 	tab := newBrowser(t)
 	browse(t, tab, "sizing the page for the README", chromedp.EmulateViewport(1280, 800))
@@ -75,7 +73,7 @@ func TestBrowserAdministration(t *testing.T) {
 	if !strings.HasPrefix(chart, "Active anonymous sessions over the last hour") || !strings.Contains(chart, "now 3") {
 		t.Errorf("chart label = %q", chart)
 	}
-	if n := uiCount(t, tab, "#audit tbody tr"); n < 6 {
+	if n := uiCountX(t, tab, `//*[@id="audit"]//tbody//tr`); n < 6 {
 		t.Errorf("the audit log shows %d rows, want the 6 changes made", n)
 	}
 	browse(t, tab, "scrolling to capacity",

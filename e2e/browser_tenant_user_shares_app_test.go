@@ -26,9 +26,7 @@ const noPermissionReason = "You need the Public link creation permission and the
 // from the dialog, the link opens the dashboard in a private window, a
 // reset replaces the link, the old one is refused and the new one works.
 func TestBrowserSharingDialog(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	uiPublishers(t, g, c)
+	g, c := startWithPublishers(t)
 	g.mustCLI(t, "disable", "market")
 
 	tab := newBrowser(t)
@@ -87,7 +85,7 @@ func TestBrowserSharingDialog(t *testing.T) {
 		t.Error("the alert stayed after a good answer")
 	}
 
-	viewer := freshContext(t, tab)
+	viewer := newBrowser(t)
 	if at := uiOpenLink(t, viewer, link, backendPage(marketEntry)); at != g.url(marketEntry) {
 		t.Fatalf("the link landed on %s, want the entry", at)
 	}
@@ -100,8 +98,8 @@ func TestBrowserSharingDialog(t *testing.T) {
 	if codeOf(t, newLink) == codeOf(t, link) {
 		t.Fatal("the reset kept the code")
 	}
-	uiOpenLink(t, freshContext(t, tab), link, `//h1[normalize-space()="This link is not valid"]`)
-	uiOpenLink(t, freshContext(t, tab), newLink, backendPage(marketEntry))
+	uiOpenLink(t, newBrowser(t), link, `//h1[normalize-space()="This link is not valid"]`)
+	uiOpenLink(t, newBrowser(t), newLink, backendPage(marketEntry))
 }
 
 // TestBrowserNoPermissionNoToggle: dora, can_view without Public link
@@ -151,9 +149,7 @@ func TestBrowserNoPermissionNoToggle(t *testing.T) {
 // TestBrowserMembersTurnOff: bob opens the members of stats, finds
 // "Anonymous access" with Market trends and turns it off.
 func TestBrowserMembersTurnOff(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	uiPublishers(t, g, c)
+	g, c := startWithPublishers(t)
 
 	tab := newBrowser(t)
 	uiSignIn(t, tab, g, "bob")
@@ -180,8 +176,7 @@ func TestBrowserMembersTurnOff(t *testing.T) {
 // TestBrowserMobileLayout: at 390×844 the apps page and the sharing dialog
 // fit the width, and every control has an accessible name.
 func TestBrowserMobileLayout(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	uiPublishers(t, g, newClient(t))
+	g, _ := startWithPublishers(t)
 
 	tab := newBrowser(t)
 	browse(t, tab, "emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
@@ -204,9 +199,7 @@ func TestBrowserMobileLayout(t *testing.T) {
 // focus moves into it, Space works the switch, Escape closes it and focus
 // returns to the Share button.
 func TestBrowserShareKeyboard(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	uiPublishers(t, g, c)
+	g, c := startWithPublishers(t)
 
 	tab := newBrowser(t)
 	uiSignIn(t, tab, g, "bob")

@@ -2,9 +2,9 @@
 
 package e2e
 
-// Browser tests drive Debian's headless Chromium with chromedp. Each test
-// starts its own browser with a fresh profile; a fresh browser context
-// inside it is like a private window (its own cookies). Screenshots go to
+// Browser tests drive Debian's headless Chromium with chromedp. Each
+// browser a test starts has a fresh profile of its own, like a private
+// window (its own cookies and storage). Screenshots go to
 // $SCREENSHOT_DIR, or .ci/artifacts/screenshots in the repository, where
 // CI keeps them; the README's images are refreshed with
 // SCREENSHOT_DIR=$PWD/docs/screenshots.
@@ -37,7 +37,11 @@ func chromiumPath() string {
 }
 
 // newBrowser starts a headless Chromium for t at 1280×800, with extra
-// options if given, and returns the context of its first tab. Without Chromium the test is skipped, except
+// options if given, and returns the context of its first tab. A tab that
+// must share no cookies or storage with another, like a private window,
+// is a browser of its own: headless Chromium here refuses to open a tab in
+// a second browser context ("no browser is open"), and a process with its
+// own profile is as fresh. Without Chromium the test is skipped, except
 // under CI, where .ci/run installs it and its absence is a failure.
 func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
@@ -91,15 +95,6 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 	return ctx
 }
 
-// freshContext returns a tab that shares no cookies or storage with any
-// other, like a private window. It is a browser of its own: headless
-// Chromium here refuses to open a tab in a second browser context ("no
-// browser is open"), and a process with its own profile is as fresh.
-func freshContext(t *testing.T, _ context.Context) context.Context {
-	t.Helper()
-	return newBrowser(t)
-}
-
 // browse runs actions in a tab, failing the test with the page's address
 // and text when one fails or a minute passes.
 func browse(t *testing.T, tab context.Context, what string, actions ...chromedp.Action) {
@@ -121,7 +116,12 @@ func browse(t *testing.T, tab context.Context, what string, actions ...chromedp.
 // waitText waits until the page's visible text contains want, across
 // navigations (the landing page replaces itself with the entry).
 func waitText(want string) chromedp.Action {
-	return waitJS(`document.body !== null && document.body.innerText.includes(`+js(want)+`)`, 15*time.Second)
+	return waitTextWithin(want, 15*time.Second)
+}
+
+// waitTextWithin is waitText with a timeout of its own.
+func waitTextWithin(want string, timeout time.Duration) chromedp.Action {
+	return waitJS(`document.body !== null && document.body.innerText.includes(`+js(want)+`)`, timeout)
 }
 
 // waitJS evaluates cond every 50 ms until it is true or timeout passes.

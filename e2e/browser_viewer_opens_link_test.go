@@ -17,7 +17,7 @@ import (
 // the session and lands on the entry, and the code leaves the address bar.
 func TestBrowserOpenLink(t *testing.T) {
 	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	tab := freshContext(t, newBrowser(t))
+	tab := newBrowser(t)
 	var loc string
 	browse(t, tab, "opening the link",
 		chromedp.Navigate(g.linkURL(t, "market")),
@@ -34,15 +34,14 @@ func TestBrowserOpenLink(t *testing.T) {
 func TestBrowserAnonymousPages(t *testing.T) {
 	t.Parallel() // most of it is waiting for a countdown and an expiry
 	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{Capacity: 1, SessionTTL: "5s"})
-	browser := newBrowser(t)
 
-	dead := freshContext(t, browser)
+	dead := newBrowser(t)
 	browse(t, dead, "a link with a wrong code",
 		chromedp.Navigate(g.url("/_anon/open/market#code=not-the-code")),
 		waitText("This link is not valid"))
 
 	// Fill the capacity from elsewhere, then open the link in the browser.
-	full := freshContext(t, browser)
+	full := newBrowser(t)
 	holder := newClient(t)
 	g.open(t, holder, "sales", g.link(t, "sales"))
 	browse(t, full, "a link while the capacity is full",
@@ -66,7 +65,7 @@ func TestBrowserAnonymousPages(t *testing.T) {
 	// when its countdown (Retry-After, 30 s) reaches zero and lands on
 	// the dashboard.
 	browse(t, full, "the automatic retry after the countdown",
-		waitJS(`document.body !== null && document.body.innerText.includes('backend GET `+marketEntry+`')`, 45*time.Second))
+		waitTextWithin("backend GET "+marketEntry, 45*time.Second))
 
 	// The session ends after its 5 s; reloading the page starts a new one.
 	browse(t, full, "the session ends",

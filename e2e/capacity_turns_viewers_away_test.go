@@ -19,41 +19,13 @@ func TestE2ECapacityExact(t *testing.T) {
 	g := startGateway(t, t.TempDir(), be, gatewayConfig{Capacity: capacity})
 	code := g.link(t, "market")
 	c := newClient(t)
-	form := url.Values{"code": {code}}.Encode()
-	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-
-	results, errs := all(attempts, func(i int) (reply, error) {
-		return c.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
+	rush := redeemAtOnce(t, code, attempts, func(int) (*client, *gateway) { return c, g }, func(_ int, r reply) {
+		if len(r.Header.Values("Set-Cookie")) != 0 {
+			t.Error("a 503 set a cookie")
+		}
 	})
-
-	var admitted []session
-	tokens := map[string]bool{}
-	full := 0
-	for i, r := range results {
-		if errs[i] != nil {
-			t.Fatalf("redemption %d: %v", i, errs[i])
-		}
-		switch r.Status {
-		case http.StatusSeeOther:
-			s := sessionFrom(t, "market", r)
-			tokens[s.token] = true
-			admitted = append(admitted, s)
-		case http.StatusServiceUnavailable:
-			full++
-			retryAfter(t, r)
-			if len(r.Header.Values("Set-Cookie")) != 0 {
-				t.Error("a 503 set a cookie")
-			}
-		default:
-			t.Errorf("redemption %d: status %d %s", i, r.Status, r.Body)
-		}
-	}
-	if len(admitted) != capacity || full != attempts-capacity {
-		t.Fatalf("%d admitted and %d turned away, want exactly %d and %d", len(admitted), full, capacity, attempts-capacity)
-	}
-	if len(tokens) != capacity {
-		t.Errorf("%d distinct session tokens, want %d", len(tokens), capacity)
-	}
+	rush.wantExactly(t, capacity, attempts, "")
+	admitted := rush.admitted
 
 	rep := g.capacity(t)
 	if rep.Capacity != capacity || rep.Active != capacity || rep.PerApp["market"] != capacity || rep.Peak != capacity {
@@ -73,7 +45,6 @@ func TestE2ECapacityExact(t *testing.T) {
 	wantStatus(t, "redemption when full", r, http.StatusServiceUnavailable)
 	retryAfter(t, r)
 	for _, s := range []session{admitted[0], admitted[capacity-1]} {
-		got := c.do(t, http.MethodGet, g.url(marketEntry), s.cookieHeader(), "")
-		wantStatus(t, "an admitted session when full", got, http.StatusOK)
+		wantStatus(t, "an admitted session when full", getWith(t, c, g, s, marketEntry), http.StatusOK)
 	}
 }

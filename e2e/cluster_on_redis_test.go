@@ -23,45 +23,18 @@ func TestE2ERedisCapacityExactAcrossInstances(t *testing.T) {
 	rc, gws := newRedisCluster(t, 2, gatewayConfig{Capacity: capacity})
 	code := rc.link("market", gws...)
 	clients := []*client{newClient(t), newClient(t)}
-	form := url.Values{"code": {code}}.Encode()
-	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-
-	results, errs := all(attempts, func(i int) (reply, error) {
-		return clients[i%2].send(http.MethodPost, gws[i%2].url("/_anon/open/market"), hdr, form)
+	rush := redeemAtOnce(t, code, attempts, func(i int) (*client, *gateway) { return clients[i%2], gws[i%2] }, func(i int, r reply) {
+		if msg := errorMessage(r); msg != policy.ErrCapacityFull.Error() {
+			t.Errorf("redemption %d: 503 %q, want the capacity refusal (Redis is up)", i, msg)
+		}
 	})
-
-	var admitted []session
+	admitted := rush.admitted
 	perGateway := [2]int{}
-	tokens := map[string]bool{}
-	full := 0
-	for i, r := range results {
-		if errs[i] != nil {
-			t.Fatalf("redemption %d: %v", i, errs[i])
-		}
-		switch r.Status {
-		case http.StatusSeeOther:
-			s := sessionFrom(t, "market", r)
-			rc.secret(s.token, s.jti)
-			tokens[s.token] = true
-			admitted = append(admitted, s)
-			perGateway[i%2]++
-		case http.StatusServiceUnavailable:
-			full++
-			retryAfter(t, r)
-			if msg := errorMessage(r); msg != policy.ErrCapacityFull.Error() {
-				t.Errorf("redemption %d: 503 %q, want the capacity refusal (Redis is up)", i, msg)
-			}
-		default:
-			t.Errorf("redemption %d: status %d %s", i, r.Status, r.Body)
-		}
+	for k, s := range admitted {
+		rc.secret(s.token, s.jti)
+		perGateway[rush.by[k]%2]++
 	}
-	if len(admitted) != capacity || full != attempts-capacity {
-		t.Fatalf("%d admitted (%d by gateway 0, %d by gateway 1) and %d turned away, want exactly %d and %d",
-			len(admitted), perGateway[0], perGateway[1], full, capacity, attempts-capacity)
-	}
-	if len(tokens) != capacity {
-		t.Errorf("%d distinct session tokens, want %d", len(tokens), capacity)
-	}
+	rush.wantExactly(t, capacity, attempts, fmt.Sprintf(" (%d by gateway 0, %d by gateway 1)", perGateway[0], perGateway[1]))
 	t.Logf("admitted by gateway 0: %d, by gateway 1: %d", perGateway[0], perGateway[1])
 
 	for i, g := range gws {

@@ -126,7 +126,7 @@ func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
 			t.Errorf("gateway %d's capacity route while Redis is down: %d, want 503", i, got)
 		}
 		_, samples := g.metrics(t)
-		wantMetric(t, samples, "caddy_anonymous_access_store_up", map[string]string{"tenant": "e2e"}, 0)
+		wantMetric(t, samples, "caddy_anonymous_access_store_up", map[string]string{"tenant": e2eTenant}, 0)
 	}
 	if _, err := a.cli("reset-code", "market"); err == nil {
 		t.Error("reset-code succeeded while Redis is down")
@@ -179,7 +179,7 @@ func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
 	for i, g := range gws {
 		waitUntil(t, time.Now().Add(5*time.Second), fmt.Sprintf("gateway %d reports the store up", i), func() (bool, string) {
 			_, samples := g.metrics(t)
-			v, ok := metricValue(samples, "caddy_anonymous_access_store_up", map[string]string{"tenant": "e2e"})
+			v, ok := metricValue(samples, "caddy_anonymous_access_store_up", map[string]string{"tenant": e2eTenant})
 			return ok && v == 1, fmt.Sprintf("store_up %v (present %v)", v, ok)
 		})
 		rep := g.capacity(t)

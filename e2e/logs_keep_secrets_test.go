@@ -39,12 +39,12 @@ func TestE2ELogsKeepSecrets(t *testing.T) {
 	wantStatus(t, "wrong code", g.redeem(t, c, http.MethodGet, "market", url.Values{"code": {strings.Repeat("Q", len(marketCode))}}), http.StatusForbidden)
 	wantStatus(t, "bad object", g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {marketCode}, "object": {"/secret.html"}}), http.StatusBadRequest)
 	for _, s := range sessions {
-		wantStatus(t, "protected", c.do(t, http.MethodGet, g.url(marketEntry+"?x=1"), s.cookieHeader(), ""), http.StatusOK)
-		wantStatus(t, "denied", c.do(t, http.MethodGet, g.url("/secret.html"), s.cookieHeader(), ""), http.StatusForbidden)
-		wantStatus(t, "session info", c.do(t, http.MethodGet, g.url("/_anon/session"), s.cookieHeader(), ""), http.StatusOK)
+		wantStatus(t, "protected", getWith(t, c, g, s, marketEntry+"?x=1"), http.StatusOK)
+		wantStatus(t, "denied", getWith(t, c, g, s, "/secret.html"), http.StatusForbidden)
+		wantStatus(t, "session info", getWith(t, c, g, s, "/_anon/session"), http.StatusOK)
 	}
 	g.mustCLI(t, "reset-code", "market")
-	wantStatus(t, "revoked", c.do(t, http.MethodGet, g.url(marketEntry), sessions[0].cookieHeader(), ""), http.StatusUnauthorized)
+	wantStatus(t, "revoked", getWith(t, c, g, sessions[0], marketEntry), http.StatusUnauthorized)
 	newCode := g.link(t, "market")
 	secrets = append(secrets, newCode)
 	g.mustCLI(t, "embed-code", "market")

@@ -41,10 +41,16 @@ func idpToken(t *testing.T, user string, edit func(jwt.MapClaims)) string {
 	return s
 }
 
-// apiCall is one management API request by a user (as bearer token).
+// api is one management API request by a user (with a bearer token).
 func (g *gateway) api(t *testing.T, c *client, user, method, path, body string) reply {
 	t.Helper()
-	return g.apiWith(t, c, http.Header{"Authorization": {"Bearer " + idpToken(t, user, nil)}}, method, path, body)
+	return g.apiWith(t, c, bearer(t, user), method, path, body)
+}
+
+// bearer is an Authorization header with user's token.
+func bearer(t *testing.T, user string) http.Header {
+	t.Helper()
+	return http.Header{"Authorization": {"Bearer " + idpToken(t, user, nil)}}
 }
 
 // apiWith sends a management API request with the given headers (and a

@@ -21,7 +21,7 @@ func TestE2EReloadKeepsState(t *testing.T) {
 	g := startGateway(t, t.TempDir(), be, gatewayConfig{Capacity: 10})
 	c := newClient(t)
 	get := func(s session, path string) int {
-		return c.do(t, http.MethodGet, g.url(path), s.cookieHeader(), "").Status
+		return getWith(t, c, g, s, path).Status
 	}
 
 	market1 := g.open(t, c, "market", g.link(t, "market"))
@@ -142,10 +142,10 @@ func TestE2EFailedReloadKeepsRunningConfig(t *testing.T) {
 		t.Errorf("after a failed reload market's scope is %q, want the running config's %q", scope, scopeBefore)
 	}
 	n := be.count()
-	r := c.do(t, http.MethodGet, g.url("/secret.html"), market.cookieHeader(), "")
+	r := getWith(t, c, g, market, "/secret.html")
 	if r.Status != http.StatusForbidden || be.count() != n {
 		t.Errorf("after a failed reload GET /secret.html (outside the running scope): %d, backend reached: %v; want 403",
 			r.Status, be.count() != n)
 	}
-	wantStatus(t, "live session after a failed reload", c.do(t, http.MethodGet, g.url(marketEntry), market.cookieHeader(), ""), http.StatusOK)
+	wantStatus(t, "live session after a failed reload", getWith(t, c, g, market, marketEntry), http.StatusOK)
 }

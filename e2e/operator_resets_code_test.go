@@ -19,13 +19,10 @@ func TestE2ECodeResetAndDisable(t *testing.T) {
 	be := newBackend(t)
 	g := startGateway(t, t.TempDir(), be, gatewayConfig{})
 	c := newClient(t)
-	get := func(s session) reply {
-		return c.do(t, http.MethodGet, g.url(marketEntry), s.cookieHeader(), "")
-	}
 
 	code1 := g.link(t, "market")
 	s1 := g.open(t, c, "market", code1)
-	wantStatus(t, "first session", get(s1), http.StatusOK)
+	wantStatus(t, "first session", getWith(t, c, g, s1, marketEntry), http.StatusOK)
 
 	var code2 string
 	var s2 session
@@ -40,11 +37,11 @@ func TestE2ECodeResetAndDisable(t *testing.T) {
 		}
 		r := g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {code1}})
 		wantStatus(t, "old link after reset", r, http.StatusForbidden)
-		r = get(s1)
+		r = getWith(t, c, g, s1, marketEntry)
 		wantStatus(t, "live session after reset", r, http.StatusUnauthorized)
 		wantErrorBody(t, "live session after reset", r, false)
 		s2 = g.open(t, c, "market", code2)
-		wantStatus(t, "session from the new link", get(s2), http.StatusOK)
+		wantStatus(t, "session from the new link", getWith(t, c, g, s2, marketEntry), http.StatusOK)
 	}) {
 		return
 	}
@@ -55,7 +52,7 @@ func TestE2ECodeResetAndDisable(t *testing.T) {
 		if err := json.Unmarshal([]byte(out), &app); err != nil || app.ID != "market" || app.AnonymousAccess {
 			t.Errorf("disable printed %s, want the app with anonymous_access false", out)
 		}
-		wantStatus(t, "live session after disable", get(s2), http.StatusUnauthorized)
+		wantStatus(t, "live session after disable", getWith(t, c, g, s2, marketEntry), http.StatusUnauthorized)
 		r := g.redeem(t, c, http.MethodPost, "market", url.Values{"code": {code2}})
 		wantStatus(t, "link after disable", r, http.StatusForbidden)
 		for _, verb := range []string{"link", "embed-code"} {
@@ -77,9 +74,9 @@ func TestE2ECodeResetAndDisable(t *testing.T) {
 		g.mustCLI(t, "enable", "market")
 		code3 := g.link(t, "market")
 		s3 := g.open(t, c, "market", code3)
-		wantStatus(t, "session from a fresh link", get(s3), http.StatusOK)
-		wantStatus(t, "session ended by disable stays ended", get(s2), http.StatusUnauthorized)
-		wantStatus(t, "session ended by reset stays ended", get(s1), http.StatusUnauthorized)
+		wantStatus(t, "session from a fresh link", getWith(t, c, g, s3, marketEntry), http.StatusOK)
+		wantStatus(t, "session ended by disable stays ended", getWith(t, c, g, s2, marketEntry), http.StatusUnauthorized)
+		wantStatus(t, "session ended by reset stays ended", getWith(t, c, g, s1, marketEntry), http.StatusUnauthorized)
 		out := g.mustCLI(t, "apps")
 		for _, secret := range []string{code1, code2, code3} {
 			if strings.Contains(out, secret) {

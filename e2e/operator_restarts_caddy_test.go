@@ -38,7 +38,7 @@ func TestE2ERestartKeepsState(t *testing.T) {
 		t.Error("the access code changed across a restart")
 	}
 	for _, s := range []session{link, embed, last} {
-		got := c.do(t, http.MethodGet, g2.url(marketEntry), s.cookieHeader(), "")
+		got := getWith(t, c, g2, s, marketEntry)
 		wantStatus(t, "session from before the restart", got, http.StatusOK)
 	}
 	rep := g2.capacity(t)

@@ -45,7 +45,7 @@ func TestE2EMetrics(t *testing.T) {
 	}
 	g.mustCLI(t, "reset-code", "sales")
 	newSalesCode := g.link(t, "sales")
-	wantStatus(t, "session after reset", c.do(t, http.MethodGet, g.url(salesEntry), sessions[3].cookieHeader(), ""), http.StatusUnauthorized)
+	wantStatus(t, "session after reset", getWith(t, c, g, sessions[3], salesEntry), http.StatusUnauthorized)
 	protected++
 
 	text, samples := g.metrics(t)

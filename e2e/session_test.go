@@ -8,6 +8,7 @@ package e2e
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -87,4 +88,65 @@ func tokenID(t *testing.T, token string) string {
 func getWith(t *testing.T, c *client, g *gateway, s session, path string) reply {
 	t.Helper()
 	return c.do(t, http.MethodGet, g.url(path), s.cookieHeader(), "")
+}
+
+// rushResult is what came of redemptions sent all at once.
+type rushResult struct {
+	admitted []session
+	by       []int    // the request that admitted each session
+	full     int      // turned away with 503
+	failed   []string // requests that got no answer
+}
+
+// redeemAtOnce posts n redemptions of the market app's code at once, the
+// i-th from the client to the gateway that at(i) names, and sorts the
+// answers: a 303 is an admitted session; a 503 must carry Retry-After and
+// pass refused; anything else fails the test.
+func redeemAtOnce(t *testing.T, code string, n int, at func(i int) (*client, *gateway), refused func(i int, r reply)) rushResult {
+	t.Helper()
+	form := url.Values{"code": {code}}.Encode()
+	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+	results, errs := all(n, func(i int) (reply, error) {
+		c, g := at(i)
+		return c.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
+	})
+	var out rushResult
+	for i, r := range results {
+		if errs[i] != nil {
+			out.failed = append(out.failed, fmt.Sprintf("redemption %d: %v", i, errs[i]))
+			continue
+		}
+		switch r.Status {
+		case http.StatusSeeOther:
+			out.admitted = append(out.admitted, sessionFrom(t, "market", r))
+			out.by = append(out.by, i)
+		case http.StatusServiceUnavailable:
+			out.full++
+			retryAfter(t, r)
+			refused(i, r)
+		default:
+			t.Errorf("redemption %d: status %d %s", i, r.Status, r.Body)
+		}
+	}
+	return out
+}
+
+// wantExactly fails unless every request got an answer, capacity of the n
+// were admitted, each with a token of its own, and the others were turned
+// away. detail follows the number admitted in the failure.
+func (r rushResult) wantExactly(t *testing.T, capacity, n int, detail string) {
+	t.Helper()
+	if len(r.failed) > 0 {
+		t.Fatal(r.failed[0])
+	}
+	if len(r.admitted) != capacity || r.full != n-capacity {
+		t.Fatalf("%d admitted%s and %d turned away, want exactly %d and %d", len(r.admitted), detail, r.full, capacity, n-capacity)
+	}
+	tokens := map[string]bool{}
+	for _, s := range r.admitted {
+		tokens[s.token] = true
+	}
+	if len(tokens) != capacity {
+		t.Errorf("%d distinct session tokens, want %d", len(tokens), capacity)
+	}
 }

@@ -65,7 +65,7 @@ func TestE2EManagementBadInput(t *testing.T) {
 		r := g.api(t, c, "alice", tc.method, tc.path, tc.body)
 		wantAPI(t, tc.name, r, tc.want)
 	}
-	r := g.apiWith(t, c, http.Header{"Authorization": {"Bearer " + idpToken(t, "alice", nil)}, "Content-Type": {"text/plain"}},
+	r := g.apiWith(t, c, mergeHeaders(bearer(t, "alice"), http.Header{"Content-Type": {"text/plain"}}),
 		"POST", "/spaces", `{"id":"x","type":"shared"}`)
 	wantAPI(t, "text/plain body", r, 415)
 
@@ -76,10 +76,9 @@ func TestE2EManagementBadInput(t *testing.T) {
 		"Sec-Fetch-Site same-site":  {"Sec-Fetch-Site": {"same-site"}},
 		"foreign Origin":            {"Origin": {"https://evil.example"}},
 	} {
-		hdr.Set("Authorization", "Bearer "+idpToken(t, "alice", nil))
-		wantAPI(t, name, g.apiWith(t, c, hdr, "POST", "/apps/market/anonymous-access/reset-code", ""), 403)
+		wantAPI(t, name, g.apiWith(t, c, mergeHeaders(hdr, bearer(t, "alice")), "POST", "/apps/market/anonymous-access/reset-code", ""), 403)
 	}
-	same := http.Header{"Authorization": {"Bearer " + idpToken(t, "alice", nil)}, "Origin": {"http://" + g.site}, "Sec-Fetch-Site": {"same-origin"}}
+	same := mergeHeaders(bearer(t, "alice"), http.Header{"Origin": {"http://" + g.site}, "Sec-Fetch-Site": {"same-origin"}})
 	wantAPI(t, "a same-origin read", g.apiWith(t, c, same, "GET", "/me", ""), 200)
 
 	// Dot segments as sent, without a client library cleaning them.

@@ -106,7 +106,7 @@ func TestE2ERefusals(t *testing.T) {
 		if be.count() != n {
 			t.Errorf("the backend saw %d refused requests", be.count()-n)
 		}
-		r := owner.do(t, http.MethodGet, g.url("/assets/app.js"), market.cookieHeader(), "")
+		r := getWith(t, owner, g, market, "/assets/app.js")
 		wantStatus(t, "control: a request in scope", r, http.StatusOK)
 	})
 

@@ -110,7 +110,7 @@ func TestE2EOpenLink(t *testing.T) {
 				t.Error("the session token contains the access code")
 			}
 
-			got := c.do(t, http.MethodGet, g.url(loc), s.cookieHeader(), "")
+			got := getWith(t, c, g, s, loc)
 			wantStatus(t, "GET "+loc+" with the session", got, http.StatusOK)
 			wantCSP := "frame-ancestors 'self'"
 			if tc.embed {
@@ -187,7 +187,7 @@ func TestE2EOpenLink(t *testing.T) {
 	t.Run("session info", func(t *testing.T) {
 		s := g.open(t, c, "market", code)
 		redemptions++
-		r := c.do(t, http.MethodGet, g.url("/_anon/session"), s.cookieHeader(), "")
+		r := getWith(t, c, g, s, "/_anon/session")
 		wantStatus(t, "session info", r, http.StatusOK)
 		var info struct {
 			Sessions []struct {
