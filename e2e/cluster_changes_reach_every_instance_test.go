@@ -21,40 +21,6 @@ func TestE2ERedisRevocationAcrossInstances(t *testing.T) {
 	a, b := gws[0], gws[1]
 	c := newClient(t)
 
-	// refusedOnB polls B until every session is refused with 401.
-	refusedOnB := func(deadline time.Time, what string, sessions ...session) {
-		t.Helper()
-		took := waitUntil(t, deadline, what, func() (bool, string) {
-			for _, s := range sessions {
-				r := getWith(t, c, b, s, marketEntry)
-				switch r.Status {
-				case http.StatusUnauthorized:
-				case http.StatusOK:
-					return false, "a revoked session served with 200"
-				default:
-					t.Fatalf("%s: status %d %s", what, r.Status, r.Body)
-				}
-			}
-			return true, ""
-		})
-		t.Logf("%s: after %v", what, took.Round(time.Millisecond))
-	}
-	// linkOnB polls B's redemption of code until it answers want. Each
-	// try comes from a new client address: a refusal counts against its
-	// address, and enough of them would bring 429.
-	linkOnB := func(deadline time.Time, what, code string, want int) reply {
-		t.Helper()
-		var last reply
-		waitUntil(t, deadline, what, func() (bool, string) {
-			last = b.redeem(t, newClient(t), http.MethodPost, "market", url.Values{"code": {code}})
-			if last.Status != http.StatusSeeOther && last.Status != http.StatusForbidden {
-				t.Fatalf("%s: status %d %s", what, last.Status, last.Body)
-			}
-			return last.Status == want, fmt.Sprintf("status %d", last.Status)
-		})
-		return last
-	}
-
 	// reset-code on A.
 	old := rc.link("market", a, b)
 	onA, onB := rc.open(a, c, "market", old), rc.open(b, c, "market", old)
@@ -64,8 +30,8 @@ func TestE2ERedisRevocationAcrossInstances(t *testing.T) {
 	}
 	a.mustCLI(t, "reset-code", "market")
 	deadline := time.Now().Add(revocationBound)
-	refusedOnB(deadline, "B refuses the sessions from before reset-code on A", onA, onB)
-	linkOnB(deadline, "B refuses the old link after reset-code on A", old, http.StatusForbidden)
+	refusedOn(t, c, b, deadline, "B refuses the sessions from before reset-code on A", onA, onB)
+	redeemOn(t, b, deadline, "B refuses the old link after reset-code on A", old, http.StatusForbidden)
 	wantStatus(t, "session on A after its own reset", getWith(t, c, a, onB, marketEntry), http.StatusUnauthorized)
 	code := rc.link("market", a, b)
 	if code == old {
@@ -79,15 +45,15 @@ func TestE2ERedisRevocationAcrossInstances(t *testing.T) {
 	}
 	a.mustCLI(t, "disable", "market")
 	deadline = time.Now().Add(revocationBound)
-	refusedOnB(deadline, "B refuses the sessions after disable on A", onA, onB)
-	linkOnB(deadline, "B refuses the link after disable on A", code, http.StatusForbidden)
+	refusedOn(t, c, b, deadline, "B refuses the sessions after disable on A", onA, onB)
+	redeemOn(t, b, deadline, "B refuses the link after disable on A", code, http.StatusForbidden)
 	if _, err := b.cli("link", "market"); err == nil {
 		t.Error("B still hands out the link of a turned-off app")
 	}
 
 	// enable on A.
 	a.mustCLI(t, "enable", "market")
-	r := linkOnB(time.Now().Add(revocationBound), "B serves the link after enable on A", code, http.StatusSeeOther)
+	r := redeemOn(t, b, time.Now().Add(revocationBound), "B serves the link after enable on A", code, http.StatusSeeOther)
 	s := sessionFrom(t, "market", r)
 	rc.secret(s.token, s.jti)
 	wantStatus(t, "new session on B after enable", getWith(t, c, b, s, marketEntry), http.StatusOK)
@@ -98,6 +64,41 @@ func TestE2ERedisRevocationAcrossInstances(t *testing.T) {
 	for _, prev := range []session{onA, onB} {
 		wantStatus(t, "session from before disable, after enable", getWith(t, c, b, prev, marketEntry), http.StatusUnauthorized)
 	}
+}
+
+// refusedOn polls g until every session is refused with 401.
+func refusedOn(t *testing.T, c *client, g *gateway, deadline time.Time, what string, sessions ...session) {
+	t.Helper()
+	took := waitUntil(t, deadline, what, func() (bool, string) {
+		for _, s := range sessions {
+			r := getWith(t, c, g, s, marketEntry)
+			switch r.Status {
+			case http.StatusUnauthorized:
+			case http.StatusOK:
+				return false, "a revoked session served with 200"
+			default:
+				t.Fatalf("%s: status %d %s", what, r.Status, r.Body)
+			}
+		}
+		return true, ""
+	})
+	t.Logf("%s: after %v", what, took.Round(time.Millisecond))
+}
+
+// redeemOn polls g's redemption of market's code until it answers want.
+// Each try comes from a new client address: a refusal counts against its
+// address, and enough of them would bring 429.
+func redeemOn(t *testing.T, g *gateway, deadline time.Time, what, code string, want int) reply {
+	t.Helper()
+	var last reply
+	waitUntil(t, deadline, what, func() (bool, string) {
+		last = g.redeem(t, newClient(t), http.MethodPost, "market", url.Values{"code": {code}})
+		if last.Status != http.StatusSeeOther && last.Status != http.StatusForbidden {
+			t.Fatalf("%s: status %d %s", what, last.Status, last.Body)
+		}
+		return last.Status == want, fmt.Sprintf("status %d", last.Status)
+	})
+	return last
 }
 
 // TestE2ERedisManagementAcrossInstances makes tenant users' changes on

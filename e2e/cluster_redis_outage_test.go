@@ -17,6 +17,142 @@ import (
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
 
+// The load of TestE2ERedisOutageFailsClosedAndRecovers.
+const (
+	outageWorkers     = 4
+	outageMaxRequests = 20000 // all workers together
+	outageMaxLoadTime = 20 * time.Second
+	// outageHeld is how long Redis stays down at least: long enough to
+	// see live sessions outlast the feed's loss, well inside its grace
+	// period.
+	outageHeld = 1500 * time.Millisecond
+)
+
+// TestE2ERedisOutageFailsClosedAndRecovers: Redis killed under load; the
+// instances fail closed, keep live sessions and recover alone.
+func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
+	t.Parallel()
+	rc, gws := newRedisCluster(t, 2, gatewayConfig{Capacity: 100000})
+	a, b := gws[0], gws[1]
+	code := rc.link("market", a, b)
+	c := newClient(t)
+	live := []session{rc.open(a, c, "market", code), rc.open(b, c, "market", code)}
+	load := startLoad(t, gws, code, len(live))
+
+	waitUntil(t, time.Now().Add(10*time.Second), "the load admits sessions", func() (bool, string) {
+		n, _ := load.counts()
+		return n >= 20+len(live), fmt.Sprintf("%d admitted", n)
+	})
+	rc.redis.Kill()
+	killedAt := time.Now()
+	_, refusedAtKill := load.counts()
+
+	probe := newClient(t)
+	wantFailsClosed(t, gws, probe, code, load, refusedAtKill)
+	// Live sessions go on within the feed's grace period: they are
+	// checked throughout the first seconds of the outage, long after
+	// the instances noticed it (their redemptions fail).
+	for checks := 0; checks == 0 || time.Since(killedAt) < outageHeld; checks++ {
+		for i, g := range gws {
+			for _, s := range live {
+				wantStatus(t, fmt.Sprintf("live session on gateway %d, %v into the outage", i, time.Since(killedAt).Round(time.Millisecond)),
+					getWith(t, c, g, s, marketEntry), http.StatusOK)
+			}
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
+	}
+	for _, g := range gws {
+		alive(t, g)
+	}
+
+	rc.redis.Restart()
+	for i, g := range gws {
+		waitUntil(t, time.Now().Add(10*time.Second), fmt.Sprintf("gateway %d admits again after Redis is back", i), func() (bool, string) {
+			r, err := postCode(probe, g, code)
+			load.add(r, err)
+			return err == nil && r.Status == http.StatusSeeOther, fmt.Sprintf("status %d, error %v", r.Status, err)
+		})
+	}
+	load.stop()
+	admitted := load.report(t)
+	wantRecovered(t, gws, c, live, admitted)
+
+	// The feed is back too: a reset on A reaches B. B may have
+	// resubscribed after the notice went out; it rereads on
+	// resubscribing, so it refuses within the reconnection backoff.
+	a.mustCLI(t, "reset-code", "market")
+	waitUntil(t, time.Now().Add(5*time.Second), "B refuses a session reset on A after Redis came back", func() (bool, string) {
+		r := getWith(t, c, b, live[1], marketEntry)
+		return r.Status == http.StatusUnauthorized, fmt.Sprintf("status %d", r.Status)
+	})
+	rc.link("market", a, b)
+	for _, g := range gws {
+		alive(t, g)
+	}
+}
+
+// redemptionLoad is outageWorkers clients redeeming market's code in a
+// loop, alternating instances, until stopped, outageMaxRequests in all or
+// outageMaxLoadTime, whichever comes first; with the tally of what they
+// and the test's probes saw.
+type redemptionLoad struct {
+	loadTally
+	sent atomic.Int64
+	stop func()
+}
+
+// startLoad starts the load on gws; already counts admissions made before
+// it (the live sessions). It stops at the latest when the test ends.
+func startLoad(t *testing.T, gws []*gateway, code string, already int) *redemptionLoad {
+	t.Helper()
+	l := &redemptionLoad{}
+	l.admitted = already
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	loadEnds := time.Now().Add(outageMaxLoadTime)
+	for w := range outageWorkers {
+		wc := newClient(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := w; l.sent.Add(1) <= outageMaxRequests && time.Now().Before(loadEnds); n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				l.add(postCode(wc, gws[n%2], code))
+			}
+		}()
+	}
+	l.stop = sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(l.stop)
+	return l
+}
+
+// report logs what the stopped load saw, fails the test for each answer
+// that was neither an admission nor a 503 with Retry-After, and returns
+// how many admissions the clients saw.
+func (l *redemptionLoad) report(t *testing.T) int {
+	t.Helper()
+	admitted, refused := l.counts()
+	t.Logf("load: %d requests, %d admitted, %d refused with 503", min(l.sent.Load(), outageMaxRequests), admitted, refused)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, u := range l.unexpects {
+		if i == 10 {
+			t.Errorf("... and %d more", len(l.unexpects)-i)
+			break
+		}
+		t.Errorf("unexpected answer to a redemption: %s", u)
+	}
+	return admitted
+}
+
 // loadTally counts what a redemption loop saw.
 type loadTally struct {
 	mu        sync.Mutex
@@ -47,66 +183,16 @@ func (l *loadTally) counts() (admitted, refused int) {
 	return l.admitted, l.refused
 }
 
-// TestE2ERedisOutageFailsClosedAndRecovers: Redis killed under load; the
-// instances fail closed, keep live sessions and recover alone.
-func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
-	t.Parallel()
-	const (
-		workers     = 4
-		maxRequests = 20000 // all workers together
-		maxLoadTime = 20 * time.Second
-		// outageHeld is how long Redis stays down at least: long
-		// enough to see live sessions outlast the feed's loss, well
-		// inside its grace period.
-		outageHeld = 1500 * time.Millisecond
-	)
-	rc, gws := newRedisCluster(t, 2, gatewayConfig{Capacity: 100000})
-	a, b := gws[0], gws[1]
-	code := rc.link("market", a, b)
-	c := newClient(t)
-	live := []session{rc.open(a, c, "market", code), rc.open(b, c, "market", code)}
-	tally := &loadTally{}
-	tally.admitted = len(live)
-
-	form := url.Values{"code": {code}}.Encode()
-	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
-	stop := make(chan struct{})
-	var sent atomic.Int64
-	var wg sync.WaitGroup
-	loadEnds := time.Now().Add(maxLoadTime)
-	for w := range workers {
-		wc := newClient(t)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := w; sent.Add(1) <= maxRequests && time.Now().Before(loadEnds); n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				r, err := wc.send(http.MethodPost, gws[n%2].url("/_anon/open/market"), hdr, form)
-				tally.add(r, err)
-			}
-		}()
-	}
-	stopLoad := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	t.Cleanup(stopLoad)
-
-	waitUntil(t, time.Now().Add(10*time.Second), "the load admits sessions", func() (bool, string) {
-		n, _ := tally.counts()
-		return n >= 20+len(live), fmt.Sprintf("%d admitted", n)
-	})
-	rc.redis.Kill()
-	killedAt := time.Now()
-	_, refusedAtKill := tally.counts()
-
-	// New sessions fail closed, on both instances, with Retry-After.
-	probe := newClient(t)
+// wantFailsClosed checks, with Redis down, that new sessions fail closed
+// on every instance with Retry-After (the probe's and the load's), that
+// the capacity route and store_up say the store is down and that
+// reset-code fails.
+func wantFailsClosed(t *testing.T, gws []*gateway, probe *client, code string, load *redemptionLoad, refusedAtKill int) {
+	t.Helper()
 	for i, g := range gws {
 		waitUntil(t, time.Now().Add(5*time.Second), fmt.Sprintf("gateway %d refuses redemptions while Redis is down", i), func() (bool, string) {
-			r, err := probe.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
-			tally.add(r, err)
+			r, err := postCode(probe, g, code)
+			load.add(r, err)
 			if err != nil || r.Status != http.StatusServiceUnavailable {
 				return false, fmt.Sprintf("status %d, error %v", r.Status, err)
 			}
@@ -118,7 +204,7 @@ func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
 		})
 	}
 	waitUntil(t, time.Now().Add(5*time.Second), "the load gets 503s while Redis is down", func() (bool, string) {
-		_, refused := tally.counts()
+		_, refused := load.counts()
 		return refused > refusedAtKill, fmt.Sprintf("%d refused", refused)
 	})
 	for i, g := range gws {
@@ -128,54 +214,18 @@ func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
 		_, samples := g.metrics(t)
 		wantMetric(t, samples, "caddy_anonymous_access_store_up", map[string]string{"tenant": e2eTenant}, 0)
 	}
-	if _, err := a.cli("reset-code", "market"); err == nil {
+	if _, err := gws[0].cli("reset-code", "market"); err == nil {
 		t.Error("reset-code succeeded while Redis is down")
 	}
-	// Live sessions go on within the feed's grace period: they are
-	// checked throughout the first seconds of the outage, long after
-	// the instances noticed it (their redemptions fail).
-	for checks := 0; checks == 0 || time.Since(killedAt) < outageHeld; checks++ {
-		for i, g := range gws {
-			for _, s := range live {
-				wantStatus(t, fmt.Sprintf("live session on gateway %d, %v into the outage", i, time.Since(killedAt).Round(time.Millisecond)),
-					getWith(t, c, g, s, marketEntry), http.StatusOK)
-			}
-		}
-		select {
-		case <-time.After(20 * time.Millisecond):
-		case <-t.Context().Done():
-			t.Fatal(t.Context().Err())
-		}
-	}
-	for _, g := range gws {
-		alive(t, g)
-	}
+}
 
-	rc.redis.Restart()
-	for i, g := range gws {
-		waitUntil(t, time.Now().Add(10*time.Second), fmt.Sprintf("gateway %d admits again after Redis is back", i), func() (bool, string) {
-			r, err := probe.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
-			tally.add(r, err)
-			return err == nil && r.Status == http.StatusSeeOther, fmt.Sprintf("status %d, error %v", r.Status, err)
-		})
-	}
-	stopLoad()
-
-	admitted, refused := tally.counts()
-	t.Logf("load: %d requests, %d admitted, %d refused with 503", min(sent.Load(), maxRequests), admitted, refused)
-	tally.mu.Lock()
-	for i, u := range tally.unexpects {
-		if i == 10 {
-			t.Errorf("... and %d more", len(tally.unexpects)-i)
-			break
-		}
-		t.Errorf("unexpected answer to a redemption: %s", u)
-	}
-	tally.mu.Unlock()
-
-	// Every admission the clients saw survived the kill (the server
-	// fsyncs before it replies); admissions whose reply the kill cut
-	// off may count too, at most one per request then in flight.
+// wantRecovered checks, with Redis back, that every instance reports the
+// store up, counts every admission the clients saw, and still serves the
+// live sessions. Every admission the clients saw survived the kill (the
+// server fsyncs before it replies); admissions whose reply the kill cut
+// off may count too, at most one per request then in flight.
+func wantRecovered(t *testing.T, gws []*gateway, c *client, live []session, admitted int) {
+	t.Helper()
 	for i, g := range gws {
 		waitUntil(t, time.Now().Add(5*time.Second), fmt.Sprintf("gateway %d reports the store up", i), func() (bool, string) {
 			_, samples := g.metrics(t)
@@ -183,25 +233,12 @@ func TestE2ERedisOutageFailsClosedAndRecovers(t *testing.T) {
 			return ok && v == 1, fmt.Sprintf("store_up %v (present %v)", v, ok)
 		})
 		rep := g.capacity(t)
-		if rep.Active < admitted || rep.Active > admitted+workers+len(gws) {
+		if rep.Active < admitted || rep.Active > admitted+outageWorkers+len(gws) {
 			t.Errorf("gateway %d's capacity route after recovery = %+v; clients saw %d admitted", i, rep.Active, admitted)
 		}
 		for _, s := range live {
 			wantStatus(t, fmt.Sprintf("live session on gateway %d after recovery", i), getWith(t, c, g, s, marketEntry), http.StatusOK)
 		}
-	}
-
-	// The feed is back too: a reset on A reaches B. B may have
-	// resubscribed after the notice went out; it rereads on
-	// resubscribing, so it refuses within the reconnection backoff.
-	a.mustCLI(t, "reset-code", "market")
-	waitUntil(t, time.Now().Add(5*time.Second), "B refuses a session reset on A after Redis came back", func() (bool, string) {
-		r := getWith(t, c, b, live[1], marketEntry)
-		return r.Status == http.StatusUnauthorized, fmt.Sprintf("status %d", r.Status)
-	})
-	rc.link("market", a, b)
-	for _, g := range gws {
-		alive(t, g)
 	}
 }
 

@@ -21,45 +21,18 @@ func TestE2EExpiryAndRenewal(t *testing.T) {
 	c := newClient(t)
 	code := g.link(t, "market")
 	renewed, kept := g.open(t, c, "market", code), g.open(t, c, "market", code)
-	// A script's fetch never renews; a page load may.
-	fetch := func(s session) reply {
-		return c.do(t, http.MethodGet, g.url(marketEntry), mergeHeaders(s.cookieHeader(),
-			http.Header{"Accept": {"application/json"}, "Sec-Fetch-Dest": {"empty"}}), "")
-	}
-	page := func(s session) reply {
-		return c.do(t, http.MethodGet, g.url(marketEntry), mergeHeaders(s.cookieHeader(),
-			http.Header{"Accept": {"text/html"}, "Sec-Fetch-Dest": {"document"}, "Sec-Fetch-Mode": {"navigate"}}), "")
-	}
-	wantStatus(t, "fresh session", fetch(renewed), http.StatusOK)
+	wantStatus(t, "fresh session", fetchWith(t, c, g, renewed), http.StatusOK)
 
 	deadline := time.Now().Add(15 * time.Second)
 	for _, s := range []session{renewed, kept} {
-		for {
-			r := fetch(s)
-			if r.Status == http.StatusUnauthorized {
-				wantErrorBody(t, "expired session", r, false)
-				if len(r.Header.Values("Set-Cookie")) != 0 {
-					t.Error("a fetch with an expired session started a new one")
-				}
-				break
-			}
-			wantStatus(t, "session before expiry", r, http.StatusOK)
-			if time.Now().After(deadline) {
-				t.Fatal("a 3s session still works after 15s")
-			}
-			select {
-			case <-time.After(50 * time.Millisecond):
-			case <-t.Context().Done():
-				t.Fatal(t.Context().Err())
-			}
-		}
+		waitExpired(t, c, g, s, deadline)
 	}
 	if rep := g.capacity(t); rep.Active != 0 {
 		t.Errorf("expired sessions still count: %+v", rep)
 	}
 
 	n := be.count()
-	r := page(renewed)
+	r := loadPageWith(t, c, g, renewed)
 	wantStatus(t, "page load with an expired session", r, http.StatusOK)
 	if be.count() != n+1 {
 		t.Error("the renewed page load did not reach the backend")
@@ -71,7 +44,7 @@ func TestE2EExpiryAndRenewal(t *testing.T) {
 	if fresh.cookie.SameSite != http.SameSiteLaxMode || !fresh.cookie.HttpOnly || !fresh.cookie.Secure {
 		t.Errorf("renewed cookie %q", r.Header.Get("Set-Cookie"))
 	}
-	wantStatus(t, "renewed session", fetch(fresh), http.StatusOK)
+	wantStatus(t, "renewed session", fetchWith(t, c, g, fresh), http.StatusOK)
 	if rep := g.capacity(t); rep.Active != 1 {
 		t.Errorf("after one renewal: %+v, want 1 active", rep)
 	}
@@ -81,7 +54,7 @@ func TestE2EExpiryAndRenewal(t *testing.T) {
 	// Renewal goes through capacity admission like a new visitor.
 	g.open(t, c, "market", code)
 	n = be.count()
-	r = page(kept)
+	r = loadPageWith(t, c, g, kept)
 	wantStatus(t, "renewal when capacity is full", r, http.StatusServiceUnavailable)
 	retryAfter(t, r)
 	if len(r.Header.Values("Set-Cookie")) != 0 || be.count() != n {
@@ -90,9 +63,49 @@ func TestE2EExpiryAndRenewal(t *testing.T) {
 
 	g.mustCLI(t, "reset-code", "market")
 	n = be.count()
-	r = page(kept)
+	r = loadPageWith(t, c, g, kept)
 	wantStatus(t, "page load with an expired session after reset-code", r, http.StatusUnauthorized)
 	if len(r.Header.Values("Set-Cookie")) != 0 || be.count() != n {
 		t.Error("a token from before reset-code started a new session")
+	}
+}
+
+// fetchWith is a script's fetch of the entry with s, which never renews a
+// session.
+func fetchWith(t *testing.T, c *client, g *gateway, s session) reply {
+	t.Helper()
+	return c.do(t, http.MethodGet, g.url(marketEntry), mergeHeaders(s.cookieHeader(),
+		http.Header{"Accept": {"application/json"}, "Sec-Fetch-Dest": {"empty"}}), "")
+}
+
+// loadPageWith is a page load of the entry with s, which may renew it.
+func loadPageWith(t *testing.T, c *client, g *gateway, s session) reply {
+	t.Helper()
+	return c.do(t, http.MethodGet, g.url(marketEntry), mergeHeaders(s.cookieHeader(),
+		http.Header{"Accept": {"text/html"}, "Sec-Fetch-Dest": {"document"}, "Sec-Fetch-Mode": {"navigate"}}), "")
+}
+
+// waitExpired fetches with s until it is refused as expired, which it must
+// be by deadline, and checks the refusal started no new session.
+func waitExpired(t *testing.T, c *client, g *gateway, s session, deadline time.Time) {
+	t.Helper()
+	for {
+		r := fetchWith(t, c, g, s)
+		if r.Status == http.StatusUnauthorized {
+			wantErrorBody(t, "expired session", r, false)
+			if len(r.Header.Values("Set-Cookie")) != 0 {
+				t.Error("a fetch with an expired session started a new one")
+			}
+			return
+		}
+		wantStatus(t, "session before expiry", r, http.StatusOK)
+		if time.Now().After(deadline) {
+			t.Fatal("a 3s session still works after 15s")
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-t.Context().Done():
+			t.Fatal(t.Context().Err())
+		}
 	}
 }

@@ -90,6 +90,13 @@ func getWith(t *testing.T, c *client, g *gateway, s session, path string) reply 
 	return c.do(t, http.MethodGet, g.url(path), s.cookieHeader(), "")
 }
 
+// postCode redeems market's code on g by POST, as the landing page's
+// script does, and leaves a transport error to the caller.
+func postCode(c *client, g *gateway, code string) (reply, error) {
+	return c.send(http.MethodPost, g.url("/_anon/open/market"),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, url.Values{"code": {code}}.Encode())
+}
+
 // rushResult is what came of redemptions sent all at once.
 type rushResult struct {
 	admitted []session
@@ -104,11 +111,9 @@ type rushResult struct {
 // pass refused; anything else fails the test.
 func redeemAtOnce(t *testing.T, code string, n int, at func(i int) (*client, *gateway), refused func(i int, r reply)) rushResult {
 	t.Helper()
-	form := url.Values{"code": {code}}.Encode()
-	hdr := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	results, errs := all(n, func(i int) (reply, error) {
 		c, g := at(i)
-		return c.send(http.MethodPost, g.url("/_anon/open/market"), hdr, form)
+		return postCode(c, g, code)
 	})
 	var out rushResult
 	for i, r := range results {
