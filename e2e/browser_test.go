@@ -6,8 +6,9 @@ package e2e
 // browser a test starts has a fresh profile of its own, like a private
 // window (its own cookies and storage). Screenshots go to
 // $SCREENSHOT_DIR, or .ci/artifacts/screenshots in the repository, where
-// CI keeps them; the README's images are refreshed with
-// SCREENSHOT_DIR=$PWD/docs/screenshots.
+// CI keeps them; the README's images are refreshed from the repository
+// root with SCREENSHOT_DIR=$PWD/docs/screenshots go -C e2e test -run
+// TestBrowser ./
 
 import (
 	"context"
