@@ -21,6 +21,7 @@ import (
 	"time"
 )
 
+// clientSeq numbers the clients: each gets a loopback address of its own.
 var clientSeq atomic.Uint32
 
 // client is an HTTP client with its own loopback source address, so that

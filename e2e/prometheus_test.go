@@ -10,12 +10,14 @@ import (
 	"testing"
 )
 
+// sample is one line of the text format: a metric, its labels, its value.
 type sample struct {
 	name   string
 	labels map[string]string
 	value  float64
 }
 
+// metrics scrapes g's admin /metrics and returns the text and its samples.
 func (g *gateway) metrics(t *testing.T) (string, []sample) {
 	t.Helper()
 	text := string(g.adminGet(t, "/metrics"))
