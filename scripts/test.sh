@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The test command: formatting, vet, the race-enabled test suite (which
-# builds and runs the real Caddy binary end to end), and a check that the
-# built binary carries both modules.
+# The test command: formatting, vet, the race-enabled unit tests of the
+# plugin's module, the same for the end-to-end module in e2e/ (which builds
+# and runs the real Caddy binary, redis-server and chromium), and a check
+# that the built binary carries both modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,11 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -race -count=1 ./...
+(
+	cd e2e
+	go vet ./...
+	go test -race -count=1 ./...
+)
 
 bindir=$(mktemp -d)
 trap 'rm -rf "$bindir"' EXIT

@@ -1,32 +1,24 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // The tenant users' web UI at /_anon/ui/, driven in headless Chromium
 // against the real Caddy binary, with real signed tokens typed into the
 // sign-in form. Setup that is not what a test is about goes through the
 // management API or the CLI.
+//
+// This file: a tenant user shares an app from the sharing dialog, or is
+// shown why they cannot, and turns sharing off from a space's members.
 
 import (
-	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/golang-jwt/jwt/v5"
 )
-
-// roleJSON is the part of a role of GET /roles the tests look at.
-type roleJSON struct {
-	Name               string   `json:"name"`
-	PublicLinkCreation string   `json:"public_link_creation"`
-	Users              []string `json:"users"`
-}
 
 const noPermissionReason = "You need the Public link creation permission and the owner or can_manage role in this space to share it."
 
@@ -34,9 +26,7 @@ const noPermissionReason = "You need the Public link creation permission and the
 // from the dialog, the link opens the dashboard in a private window, a
 // reset replaces the link, the old one is refused and the new one works.
 func TestBrowserSharingDialog(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	uiPublishers(t, g, c)
+	g, c := startWithPublishers(t)
 	g.mustCLI(t, "disable", "market")
 
 	tab := newBrowser(t)
@@ -95,7 +85,7 @@ func TestBrowserSharingDialog(t *testing.T) {
 		t.Error("the alert stayed after a good answer")
 	}
 
-	viewer := freshContext(t, tab)
+	viewer := newBrowser(t)
 	if at := uiOpenLink(t, viewer, link, backendPage(marketEntry)); at != g.url(marketEntry) {
 		t.Fatalf("the link landed on %s, want the entry", at)
 	}
@@ -108,8 +98,8 @@ func TestBrowserSharingDialog(t *testing.T) {
 	if codeOf(t, newLink) == codeOf(t, link) {
 		t.Fatal("the reset kept the code")
 	}
-	uiOpenLink(t, freshContext(t, tab), link, `//h1[normalize-space()="This link is not valid"]`)
-	uiOpenLink(t, freshContext(t, tab), newLink, backendPage(marketEntry))
+	uiOpenLink(t, newBrowser(t), link, `//h1[normalize-space()="This link is not valid"]`)
+	uiOpenLink(t, newBrowser(t), newLink, backendPage(marketEntry))
 }
 
 // TestBrowserNoPermissionNoToggle: dora, can_view without Public link
@@ -159,9 +149,7 @@ func TestBrowserNoPermissionNoToggle(t *testing.T) {
 // TestBrowserMembersTurnOff: bob opens the members of stats, finds
 // "Anonymous access" with Market trends and turns it off.
 func TestBrowserMembersTurnOff(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	uiPublishers(t, g, c)
+	g, c := startWithPublishers(t)
 
 	tab := newBrowser(t)
 	uiSignIn(t, tab, g, "bob")
@@ -185,81 +173,10 @@ func TestBrowserMembersTurnOff(t *testing.T) {
 	}
 }
 
-// TestBrowserAdministration: alice sets Public link creation on User
-// Default, creates and assigns a role, and sees capacity, the chart and
-// the audit log.
-func TestBrowserAdministration(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	for _, app := range []string{"market", "sales", "ops"} {
-		g.open(t, newClient(t), app, g.link(t, app))
-	}
-	uiPublishers(t, g, c) // so that the audit log has entries
-
-	tab := newBrowser(t)
-	browse(t, tab, "sizing the page for the README", chromedp.EmulateViewport(1280, 800))
-	uiSignIn(t, tab, g, "alice")
-	browse(t, tab, "opening Administration",
-		chromedp.Click(`//nav//a[normalize-space()="Administration"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//h1[normalize-space()="Administration"]`, chromedp.BySearch))
-	screenshot(t, tab, "ui-administration")
-	uiChoose(t, tab, "Public link creation for User Default", "allowed")
-	browse(t, tab, "saving User Default", chromedp.WaitVisible(
-		`//*[@role="status" and normalize-space()="Saved: Public link creation is Allowed for User Default."]`, chromedp.BySearch))
-	var roles []roleJSON
-	decodeJSON(t, g.api(t, c, "alice", "GET", "/roles", ""), &roles)
-	if roles[0].Name != "User Default" || roles[0].PublicLinkCreation != "allowed" {
-		t.Fatalf("User Default after the UI set it: %+v", roles[0])
-	}
-
-	browse(t, tab, "creating a role",
-		chromedp.SendKeys(labelled("Name"), "Analysts", chromedp.BySearch),
-		chromedp.SendKeys(labelled("Description"), "Read the dashboards", chromedp.BySearch))
-	uiChoose(t, tab, "Public link creation", "allowed")
-	browse(t, tab, "creating a role",
-		chromedp.Click(button("Create role"), chromedp.BySearch),
-		chromedp.WaitVisible(`//table//th[normalize-space()="Analysts"]`, chromedp.BySearch),
-		chromedp.SendKeys(labelled("User id"), "erin", chromedp.BySearch),
-		chromedp.Click(labelled("Analysts"), chromedp.BySearch),
-		chromedp.Click(button("Save roles"), chromedp.BySearch),
-		chromedp.WaitVisible(`//*[@role="status" and normalize-space()="Saved: erin has Analysts."]`, chromedp.BySearch))
-	decodeJSON(t, g.api(t, c, "alice", "GET", "/roles", ""), &roles)
-	i := slices.IndexFunc(roles, func(r roleJSON) bool { return r.Name == "Analysts" })
-	if i < 0 || roles[i].PublicLinkCreation != "allowed" || strings.Join(roles[i].Users, ",") != "erin" {
-		t.Fatalf("the role created in the UI is not in GET /roles as made: %+v", roles)
-	}
-
-	// A reload keeps the sign-in (the token is in sessionStorage) and
-	// shows the audit log with the changes just made.
-	var stats map[string]string
-	var chart string
-	browse(t, tab, "reading capacity and the audit log",
-		chromedp.Reload(),
-		chromedp.WaitVisible(`//h1[normalize-space()="Administration"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//section[@id="capacity"]//*[name()="svg" and @role="img"]`, chromedp.BySearch),
-		chromedp.WaitVisible(`//section[@id="audit"]//td[normalize-space()="Created a role"]`, chromedp.BySearch),
-		chromedp.Evaluate(`Object.fromEntries([...document.querySelectorAll('#capacity .stat')]
-			.map((s) => [s.querySelector('dt').textContent, s.querySelector('dd').textContent]))`, &stats),
-		chromedp.AttributeValue(`#capacity svg[role=img]`, "aria-label", &chart, nil, chromedp.ByQuery))
-	if stats["Capacity"] != "100" || stats["Active now"] != "3" || stats["Peak"] != "3" {
-		t.Errorf("capacity numbers: %v, want capacity 100, 3 active, peak 3", stats)
-	}
-	if !strings.HasPrefix(chart, "Active anonymous sessions over the last hour") || !strings.Contains(chart, "now 3") {
-		t.Errorf("chart label = %q", chart)
-	}
-	if n := uiCount(t, tab, "#audit tbody tr"); n < 6 {
-		t.Errorf("the audit log shows %d rows, want the 6 changes made", n)
-	}
-	browse(t, tab, "scrolling to capacity",
-		chromedp.Evaluate(`document.getElementById('capacity').scrollIntoView({ block: 'start' })`, nil))
-	screenshot(t, tab, "capacity")
-}
-
 // TestBrowserMobileLayout: at 390×844 the apps page and the sharing dialog
 // fit the width, and every control has an accessible name.
 func TestBrowserMobileLayout(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	uiPublishers(t, g, newClient(t))
+	g, _ := startWithPublishers(t)
 
 	tab := newBrowser(t)
 	browse(t, tab, "emulating a phone", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
@@ -282,9 +199,7 @@ func TestBrowserMobileLayout(t *testing.T) {
 // focus moves into it, Space works the switch, Escape closes it and focus
 // returns to the Share button.
 func TestBrowserShareKeyboard(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
-	c := newClient(t)
-	uiPublishers(t, g, c)
+	g, c := startWithPublishers(t)
 
 	tab := newBrowser(t)
 	uiSignIn(t, tab, g, "bob")
@@ -311,23 +226,4 @@ func TestBrowserShareKeyboard(t *testing.T) {
 		chromedp.WaitNotPresent(`//dialog[@open]`, chromedp.BySearch),
 		chromedp.Poll(`document.activeElement === document.querySelector('button[aria-label="Share Market trends"]')`, &back),
 		chromedp.WaitVisible(`//li[.//button[@aria-label="Share Market trends"]]//*[normalize-space()="Members only"]`, chromedp.BySearch))
-}
-
-// TestBrowserHeaderIdentity: behind forward_auth (identity header) there
-// is no sign-in form and no Sign out: the header names the user. The test
-// sets the header as the proxy in front would.
-func TestBrowserHeaderIdentity(t *testing.T) {
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{IdentityHeader: "Remote-User"})
-	wantAPI(t, "dora as can_view", g.apiWith(t, newClient(t), http.Header{"Remote-User": {"alice"}},
-		"PUT", "/spaces/stats/members/dora", `{"role":"can_view"}`), 200)
-
-	tab := newBrowser(t)
-	browse(t, tab, "opening the UI as dora",
-		network.SetExtraHTTPHeaders(network.Headers{"Remote-User": "dora"}),
-		chromedp.Navigate(g.url("/_anon/ui/")),
-		chromedp.WaitVisible(`//dd[@id="me-user" and normalize-space()="dora"]`, chromedp.BySearch),
-		chromedp.WaitVisible(button("Share Market trends"), chromedp.BySearch))
-	if n := uiVisibleX(t, tab, labelled("Access token")+` | `+button("Sign out")); n != 0 {
-		t.Errorf("header identity shows a sign-in form or Sign out (%d)", n)
-	}
 }

@@ -1,16 +1,18 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
-// Browser tests drive Debian's headless Chromium with chromedp. Each test
-// starts its own browser with a fresh profile; a fresh browser context
-// inside it is like a private window (its own cookies). Screenshots go to
+// Browser tests drive Debian's headless Chromium with chromedp. Each
+// browser a test starts has a fresh profile of its own, like a private
+// window (its own cookies and storage). Screenshots go to
 // $SCREENSHOT_DIR, or .ci/artifacts/screenshots in the repository, where
-// CI keeps them; the README's images are refreshed with
-// SCREENSHOT_DIR=$PWD/docs/screenshots.
+// CI keeps them; the README's images are refreshed from the repository
+// root with SCREENSHOT_DIR=$PWD/docs/screenshots go -C e2e test -run
+// TestBrowser ./
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -36,7 +38,11 @@ func chromiumPath() string {
 }
 
 // newBrowser starts a headless Chromium for t at 1280×800, with extra
-// options if given, and returns the context of its first tab. Without Chromium the test is skipped, except
+// options if given, and returns the context of its first tab. A tab that
+// must share no cookies or storage with another, like a private window,
+// is a browser of its own: headless Chromium here refuses to open a tab in
+// a second browser context ("no browser is open"), and a process with its
+// own profile is as fresh. Without Chromium the test is skipped, except
 // under CI, where .ci/run installs it and its absence is a failure.
 func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
@@ -90,15 +96,6 @@ func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Con
 	return ctx
 }
 
-// freshContext returns a tab that shares no cookies or storage with any
-// other, like a private window. It is a browser of its own: headless
-// Chromium here refuses to open a tab in a second browser context ("no
-// browser is open"), and a process with its own profile is as fresh.
-func freshContext(t *testing.T, _ context.Context) context.Context {
-	t.Helper()
-	return newBrowser(t)
-}
-
 // browse runs actions in a tab, failing the test with the page's address
 // and text when one fails or a minute passes.
 func browse(t *testing.T, tab context.Context, what string, actions ...chromedp.Action) {
@@ -117,16 +114,52 @@ func browse(t *testing.T, tab context.Context, what string, actions ...chromedp.
 	}
 }
 
+// waitText waits until the page's visible text contains want, across
+// navigations (the landing page replaces itself with the entry).
+func waitText(want string) chromedp.Action {
+	return waitTextWithin(want, 15*time.Second)
+}
+
+// waitTextWithin is waitText with a timeout of its own.
+func waitTextWithin(want string, timeout time.Duration) chromedp.Action {
+	return waitJS(`document.body !== null && document.body.innerText.includes(`+js(want)+`)`, timeout)
+}
+
+// waitJS evaluates cond every 50 ms until it is true or timeout passes.
+// An evaluation interrupted by a navigation is tried again.
+func waitJS(cond string, timeout time.Duration) chromedp.Action {
+	return chromedp.ActionFunc(func(ctx context.Context) error {
+		deadline := time.Now().Add(timeout)
+		for {
+			var ok bool
+			err := chromedp.Evaluate(cond, &ok).Do(ctx)
+			if err == nil && ok {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("still not so after %v: %s (last error: %v)", timeout, cond, err)
+			}
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	})
+}
+
+// js quotes s as a JavaScript string literal.
+func js(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
 // screenshotDir is where screenshots are saved.
 func screenshotDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("SCREENSHOT_DIR")
 	if dir == "" {
-		root, err := moduleRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = filepath.Join(root, ".ci", "artifacts", "screenshots")
+		dir = filepath.Join(pluginRoot, ".ci", "artifacts", "screenshots")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -152,4 +185,33 @@ func pageText(t *testing.T, tab context.Context) string {
 	var text string
 	browse(t, tab, "reading the page", chromedp.Evaluate(`document.body.innerText`, &text))
 	return strings.TrimSpace(text)
+}
+
+// iframeTab attaches to the tab's cross-site iframe, which runs in a
+// process of its own: its page cannot be read from the embedding page.
+// The attachment lasts until the test ends; ending it earlier would close
+// the frame.
+func iframeTab(t *testing.T, tab context.Context) context.Context {
+	t.Helper()
+	targets, err := chromedp.Targets(tab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range targets {
+		if tg.Type == "iframe" {
+			frame, cancel := chromedp.NewContext(tab, chromedp.WithTargetID(tg.TargetID))
+			t.Cleanup(cancel)
+			return frame
+		}
+	}
+	t.Fatal("the page has no cross-site iframe")
+	return nil
+}
+
+// location is the address of the document in a tab or frame.
+func location(t *testing.T, tab context.Context) string {
+	t.Helper()
+	var loc string
+	browse(t, tab, "reading the address", chromedp.Evaluate(`location.href`, &loc))
+	return loc
 }

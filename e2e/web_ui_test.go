@@ -1,6 +1,6 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
 
 // Helpers of the web UI's browser tests. Controls are found the way a
 // person finds them, by their label or their text (XPath through
@@ -9,7 +9,6 @@ package caddymodule_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,15 +28,19 @@ func xq(s string) string {
 	return `"` + s + `"`
 }
 
-// js quotes s as a JavaScript string literal.
-func js(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
 // labelled is the form control that a <label for> names exactly text.
 func labelled(text string) string {
 	return `//*[(self::input or self::textarea or self::select) and @id=//label[normalize-space()=` + xq(text) + `]/@for]`
+}
+
+// labelledJS is labelled for scripts: a JavaScript expression for the
+// control that a <label for> names (its text trimmed), undefined when
+// there is none.
+func labelledJS(text string) string {
+	return `(() => {
+		const l = [...document.querySelectorAll('label')].find((l) => l.textContent.trim() === ` + js(text) + `);
+		return l && document.getElementById(l.htmlFor);
+	})()`
 }
 
 // button is the button whose text or aria-label is exactly text.
@@ -62,14 +65,18 @@ func backendPage(path string) string {
 	return `//pre[normalize-space()=` + xq("backend GET "+path) + `]`
 }
 
-// uiPublishers is the common setup: alice (a configured tenant admin)
-// creates the Publishers role, which allows Public link creation, gives it
-// to bob and makes him can_manage in the provisioned space stats.
-func uiPublishers(t *testing.T, g *gateway, c *client) {
+// startWithPublishers is the common setup: a gateway in which alice (a
+// configured tenant admin) has created the Publishers role, which allows
+// Public link creation, given it to bob and made him can_manage in the
+// provisioned space stats. It returns the gateway and alice's client.
+func startWithPublishers(t *testing.T) (*gateway, *client) {
 	t.Helper()
+	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	c := newClient(t)
 	wantAPI(t, "creating Publishers", g.api(t, c, "alice", "POST", "/roles", `{"name":"Publishers","description":"May share apps anonymously","public_link_creation":"allowed"}`), 201)
 	wantAPI(t, "giving bob Publishers", g.api(t, c, "alice", "PUT", "/users/bob/roles", `{"roles":["Publishers"]}`), 200)
 	wantAPI(t, "bob as can_manage", g.api(t, c, "alice", "PUT", "/spaces/stats/members/bob", `{"role":"can_manage"}`), 200)
+	return g, c
 }
 
 // uiSignIn opens the web UI in tab and signs in with user's token, typed
@@ -92,10 +99,9 @@ func uiWaitValue(t *testing.T, tab context.Context, label, want, not string) str
 	t.Helper()
 	var v string
 	browse(t, tab, fmt.Sprintf("waiting for %q to hold %q", label, want), chromedp.Poll(fmt.Sprintf(`(() => {
-		const l = [...document.querySelectorAll('label')].find((l) => l.textContent.trim() === %s);
-		const f = l && document.getElementById(l.htmlFor);
+		const f = %s;
 		return f && f.value.includes(%s) && f.value !== %s ? f.value : false;
-	})()`, js(label), js(want), js(not)), &v, chromedp.WithPollingTimeout(15*time.Second)))
+	})()`, labelledJS(label), js(want), js(not)), &v, chromedp.WithPollingTimeout(15*time.Second)))
 	return v
 }
 
@@ -108,15 +114,14 @@ func uiChoose(t *testing.T, tab context.Context, label, value string) {
 	browse(t, tab, fmt.Sprintf("choosing %s in %q", value, label),
 		chromedp.WaitVisible(labelled(label), chromedp.BySearch),
 		chromedp.Evaluate(fmt.Sprintf(`(() => {
-			const l = [...document.querySelectorAll('label')].find((l) => l.textContent.trim() === %s);
-			const s = l && document.getElementById(l.htmlFor);
+			const s = %s;
 			if (!s || ![...s.options].some((o) => o.value === %s)) return false;
 			s.focus();
 			s.value = %s;
 			s.dispatchEvent(new Event('input', { bubbles: true }));
 			s.dispatchEvent(new Event('change', { bubbles: true }));
 			return true;
-		})()`, js(label), js(value), js(value)), &ok))
+		})()`, labelledJS(label), js(value), js(value)), &ok))
 	if !ok {
 		t.Fatalf("no select labelled %q with an option %q", label, value)
 	}
@@ -155,14 +160,6 @@ func uiClipboard(t *testing.T, tab context.Context) string {
 	return text
 }
 
-// uiCount counts the nodes a CSS selector matches in tab.
-func uiCount(t *testing.T, tab context.Context, css string) int {
-	t.Helper()
-	var n int
-	browse(t, tab, "counting "+css, chromedp.Evaluate(`document.querySelectorAll(`+js(css)+`).length`, &n))
-	return n
-}
-
 // uiCountX counts the nodes an XPath expression matches in tab.
 func uiCountX(t *testing.T, tab context.Context, xpath string) int {
 	t.Helper()
@@ -189,10 +186,7 @@ func uiVisibleX(t *testing.T, tab context.Context, xpath string) int {
 // uiClear empties the control labelled label without events, as selecting
 // its text before typing over it would.
 func uiClear(label string) chromedp.Action {
-	return chromedp.Evaluate(`(() => {
-		const l = [...document.querySelectorAll('label')].find((l) => l.textContent.trim() === `+js(label)+`);
-		document.getElementById(l.htmlFor).value = '';
-	})()`, nil)
+	return chromedp.Evaluate(labelledJS(label)+`.value = ''`, nil)
 }
 
 // uiUnlabelled lists the controls of the page that have no accessible

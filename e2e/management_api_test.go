@@ -1,6 +1,9 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
+
+// The management API as tenant users call it, with bearer tokens from the
+// tests' identity provider.
 
 import (
 	"encoding/json"
@@ -38,10 +41,16 @@ func idpToken(t *testing.T, user string, edit func(jwt.MapClaims)) string {
 	return s
 }
 
-// apiCall is one management API request by a user (as bearer token).
+// api is one management API request by a user (with a bearer token).
 func (g *gateway) api(t *testing.T, c *client, user, method, path, body string) reply {
 	t.Helper()
-	return g.apiWith(t, c, http.Header{"Authorization": {"Bearer " + idpToken(t, user, nil)}}, method, path, body)
+	return g.apiWith(t, c, bearer(t, user), method, path, body)
+}
+
+// bearer is an Authorization header with user's token.
+func bearer(t *testing.T, user string) http.Header {
+	t.Helper()
+	return http.Header{"Authorization": {"Bearer " + idpToken(t, user, nil)}}
 }
 
 // apiWith sends a management API request with the given headers (and a
@@ -92,4 +101,28 @@ func codeOf(t *testing.T, link string) string {
 	}
 	t.Fatalf("link without a code: %q", link)
 	return ""
+}
+
+// appJSON is the app object of the management API.
+type appJSON struct {
+	ID              string          `json:"id"`
+	Space           string          `json:"space"`
+	AnonymousAccess bool            `json:"anonymous_access"`
+	Provisioned     bool            `json:"provisioned"`
+	Can             map[string]bool `json:"can"`
+}
+
+type memberJSON struct {
+	Type string    `json:"type"`
+	User string    `json:"user"`
+	Role string    `json:"role"`
+	Name string    `json:"name"`
+	Apps []appJSON `json:"apps"`
+}
+
+// roleJSON is the part of a role of GET /roles the tests look at.
+type roleJSON struct {
+	Name               string   `json:"name"`
+	PublicLinkCreation string   `json:"public_link_creation"`
+	Users              []string `json:"users"`
 }

@@ -1,17 +1,22 @@
 //go:build unix
 
-package caddymodule_test
+package e2e
+
+// End-to-end tests: the real Caddy binary with this plugin, built once in
+// TestMain, in front of a real backend (httptest) through reverse_proxy,
+// driven over HTTP, through the admin API and with the CLI verbs. Every
+// Caddy process gets its own ports (site and admin), HOME, XDG directories
+// and bolt file, so the tests run in parallel without sharing state.
+//
+// This file builds the binary and runs Caddy processes (gateways).
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,77 +30,73 @@ import (
 	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
-// ---------------------------------------------------------------------------
-// The backend
+const (
+	modulePath   = "github.com/anonaccess/caddy-anonymous-access"
+	cookiePrefix = "__Host-anon_"
+	marketEntry  = "/dashboards/market.html"
+	salesEntry   = "/reports/sales/index.html"
+	opsEntry     = "/ops/index.html"
+	e2eTenant    = "e2e"
+)
 
-// seenRequest is one request as the backend received it.
-type seenRequest struct {
-	Method     string
-	RequestURI string
-	Path       string
-	RawQuery   string
-	Header     http.Header
-	Body       string
+// caddyBin is the Caddy build with this plugin, shared by every test.
+var caddyBin string
+
+// pluginRoot is the directory of the plugin's module (the repository
+// root): the binary is built there, with the plugin's own go.mod, and
+// screenshots go under it.
+var pluginRoot string
+
+// adminClient talks to admin endpoints and probes readiness. It keeps no
+// connection open to a process that a test is about to stop.
+var adminClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+func TestMain(m *testing.M) {
+	os.Exit(runWithCaddy(m))
 }
 
-// backend is the real upstream behind reverse_proxy. It records every
-// request and answers "backend <method> <path>".
-type backend struct {
-	srv  *httptest.Server
-	mu   sync.Mutex
-	seen []seenRequest
-}
-
-func newBackend(t *testing.T) *backend {
-	b := &backend{}
-	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Recorded on arrival, so that a request whose body never
-		// completes still counts as having reached the backend.
-		b.mu.Lock()
-		i := len(b.seen)
-		b.seen = append(b.seen, seenRequest{
-			Method: r.Method, RequestURI: r.RequestURI, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
-			Header: r.Header.Clone(),
-		})
-		b.mu.Unlock()
-		body, _ := io.ReadAll(r.Body)
-		b.mu.Lock()
-		b.seen[i].Body = string(body)
-		b.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "backend %s %s", r.Method, r.URL.Path)
-	}))
-	t.Cleanup(b.srv.Close)
-	return b
-}
-
-func (b *backend) addr() string { return strings.TrimPrefix(b.srv.URL, "http://") }
-
-func (b *backend) requests() []seenRequest {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]seenRequest(nil), b.seen...)
-}
-
-func (b *backend) count() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.seen)
-}
-
-func (b *backend) last(t *testing.T) seenRequest {
-	t.Helper()
-	all := b.requests()
-	if len(all) == 0 {
-		t.Fatal("the backend saw no request")
+func runWithCaddy(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "anon-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
 	}
-	return all[len(all)-1]
+	defer os.RemoveAll(dir)
+	root, err := moduleDir(modulePath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: finding the plugin's module:", err)
+		return 1
+	}
+	bin := filepath.Join(dir, "caddy")
+	build := exec.Command("go", "build", "-o", bin, modulePath+"/xcaddy")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building caddy: %v\n%s", err, out)
+		return 1
+	}
+	caddyBin, pluginRoot = bin, root
+	return m.Run()
 }
 
-// ---------------------------------------------------------------------------
-// A Caddy process
+// moduleDir is where the module path's source is, as this module's
+// go.mod resolves it: the replace directive makes it the repository
+// root, so the tests run the plugin as it is in the working tree.
+func moduleDir(path string) (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", path).Output()
+	if err != nil {
+		return "", fmt.Errorf("go list -m %s: %w", path, err)
+	}
+	dir := strings.TrimSpace(string(out))
+	if dir == "" {
+		return "", fmt.Errorf("go list -m %s: no directory", path)
+	}
+	return dir, nil
+}
 
-// gatewayConfig is what varies in testdata/e2e/Caddyfile.tmpl.
+// freePort returns a port no other server of this test binary gets.
+func freePort(t *testing.T) int { return redistest.FreePort(t) }
+
+// gatewayConfig is what varies in testdata/Caddyfile.tmpl.
 type gatewayConfig struct {
 	Capacity int
 	// SessionTTL overrides session_ttl when set.
@@ -131,7 +132,7 @@ type caddyfileData struct {
 }
 
 var caddyfileTemplate = sync.OnceValues(func() (*template.Template, error) {
-	return template.ParseFiles(filepath.Join("testdata", "e2e", "Caddyfile.tmpl"))
+	return template.ParseFiles(filepath.Join("testdata", "Caddyfile.tmpl"))
 })
 
 // gateway is one running Caddy process.
@@ -303,54 +304,6 @@ func (g *gateway) stop() error {
 
 func (g *gateway) url(path string) string { return "http://" + g.site + path }
 
-// cli runs `caddy anonymous-access <args> --address <admin>`.
-func (g *gateway) cli(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	argv := append(append([]string{"anonymous-access"}, args...), "--address", g.admin)
-	cmd := exec.CommandContext(ctx, caddyBin, argv...)
-	cmd.Dir = g.dir
-	cmd.Env = g.env()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("caddy %s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-func (g *gateway) mustCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := g.cli(args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// link runs the link verb, checks the link's shape (the code only in the
-// fragment) and returns the access code.
-func (g *gateway) link(t *testing.T, app string) string {
-	t.Helper()
-	out := g.mustCLI(t, "link", app)
-	line := strings.TrimSuffix(out, "\n")
-	if strings.Contains(line, "\n") {
-		t.Fatalf("link printed more than one line: %q", out)
-	}
-	u, err := url.Parse(line)
-	if err != nil {
-		t.Fatalf("link %q: %v", line, err)
-	}
-	if want := "http://" + g.site + "/_anon/open/" + app; u.Scheme+"://"+u.Host+u.Path != want || u.RawQuery != "" {
-		t.Fatalf("link = %q, want %s#code=...", line, want)
-	}
-	frag, err := url.ParseQuery(u.Fragment)
-	if err != nil || frag.Get("code") == "" {
-		t.Fatalf("link %q has no code in its fragment", line)
-	}
-	return frag.Get("code")
-}
-
 // reload writes cfg to the Caddyfile and runs `caddy reload`.
 func (g *gateway) reload(cfg gatewayConfig) error {
 	if err := g.writeCaddyfile(cfg); err != nil {
@@ -369,55 +322,12 @@ func (g *gateway) reload(cfg gatewayConfig) error {
 	return nil
 }
 
-// adminGet fetches a path of the admin endpoint.
-func (g *gateway) adminGet(t *testing.T, path string) []byte {
+// alive fails the test if g's process has exited.
+func alive(t *testing.T, g *gateway) {
 	t.Helper()
-	resp, err := adminClient.Get("http://" + g.admin + path)
-	if err != nil {
-		t.Fatal(err)
+	select {
+	case <-g.exited:
+		t.Fatalf("caddy at %s exited: %v\n%s", g.site, g.waitErr, g.stderr.String())
+	default:
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET admin %s: %d %s", path, resp.StatusCode, b)
-	}
-	return b
-}
-
-// capacityReport is the JSON of the capacity admin route.
-type capacityReport struct {
-	Tenant   string         `json:"tenant"`
-	Capacity int            `json:"capacity"`
-	Active   int            `json:"active"`
-	Peak     int            `json:"peak"`
-	PerApp   map[string]int `json:"per_app"`
-}
-
-func (g *gateway) capacity(t *testing.T) capacityReport {
-	t.Helper()
-	var rep capacityReport
-	if b := g.adminGet(t, "/anonymous-access/capacity"); json.Unmarshal(b, &rep) != nil {
-		t.Fatalf("capacity: %s", b)
-	}
-	return rep
-}
-
-// appState is the part of an app object the tests look at.
-type appState struct {
-	ID              string   `json:"id"`
-	Scope           []string `json:"scope"`
-	AnonymousAccess bool     `json:"anonymous_access"`
-}
-
-func (g *gateway) apps(t *testing.T) map[string]appState {
-	t.Helper()
-	var list []appState
-	if b := g.adminGet(t, "/anonymous-access/apps"); json.Unmarshal(b, &list) != nil {
-		t.Fatalf("apps: %s", b)
-	}
-	out := map[string]appState{}
-	for _, a := range list {
-		out[a.ID] = a
-	}
-	return out
 }
