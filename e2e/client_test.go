@@ -160,8 +160,8 @@ func wantStatus(t *testing.T, what string, r reply, want int) {
 	}
 }
 
-// wantErrorBody checks the error shape: JSON {"error": "..."} for API
-// clients, an HTML page for browsers.
+// wantErrorBody checks the error shape: JSON {"error": code, "message":
+// text} for API clients, an HTML page for browsers.
 func wantErrorBody(t *testing.T, what string, r reply, html bool) {
 	t.Helper()
 	ct := r.Header.Get("Content-Type")
@@ -176,8 +176,10 @@ func wantErrorBody(t *testing.T, what string, r reply, html bool) {
 		t.Errorf("%s: want JSON, got %q %s", what, ct, r.Body)
 		return
 	}
-	if msg, ok := body["error"].(string); !ok || msg == "" || len(body) != 1 {
-		t.Errorf(`%s: want {"error": "..."}, got %s`, what, r.Body)
+	code, _ := body["error"].(string)
+	msg, _ := body["message"].(string)
+	if code == "" || msg == "" || len(body) != 2 {
+		t.Errorf(`%s: want {"error": "...", "message": "..."}, got %s`, what, r.Body)
 	}
 }
 
@@ -191,8 +193,8 @@ func retryAfter(t *testing.T, r reply) int {
 	return n
 }
 
-// errorMessage is the "error" of a JSON error body.
-func errorMessage(r reply) string {
+// errorCode is the "error" of a JSON error body: the refusal's code.
+func errorCode(r reply) string {
 	var body struct{ Error string }
 	_ = json.Unmarshal(r.Body, &body)
 	return body.Error

@@ -24,7 +24,7 @@ func TestE2ERedisCapacityExactAcrossInstances(t *testing.T) {
 	code := rc.link("market", gws...)
 	clients := []*client{newClient(t), newClient(t)}
 	rush := redeemAtOnce(t, code, attempts, func(i int) (*client, *gateway) { return clients[i%2], gws[i%2] }, func(i int, r reply) {
-		if msg := errorMessage(r); msg != policy.ErrCapacityFull.Error() {
+		if msg := errorCode(r); msg != "capacity_full" {
 			t.Errorf("redemption %d: 503 %q, want the capacity refusal (Redis is up)", i, msg)
 		}
 	})

@@ -197,7 +197,7 @@ func wantFailsClosed(t *testing.T, gws []*gateway, probe *client, code string, l
 				return false, fmt.Sprintf("status %d, error %v", r.Status, err)
 			}
 			retryAfter(t, r)
-			if msg := errorMessage(r); msg != policy.ErrStoreUnavailable.Error() {
+			if msg := errorCode(r); msg != "store_unavailable" {
 				t.Errorf("503 while Redis is down says %q, want %q", msg, policy.ErrStoreUnavailable)
 			}
 			return true, ""
