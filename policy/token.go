@@ -8,6 +8,7 @@ import (
 	"errors"
 	"hash"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,11 +32,17 @@ type claims struct {
 type Signer struct {
 	key     []byte
 	issuer  string
+	now     func() time.Time
 	strict  *jwt.Parser
 	loose   *jwt.Parser
 	macs    sync.Pool // of HMAC-SHA256 keyed with key
+	checks  sync.Pool // of *signatureCheck
 	refMacs sync.Pool // of HMAC-SHA256 keyed with a key derived from key
 }
+
+// ClockLeeway is how far apart the clocks of instances sharing a tenant
+// may be for iat and nbf.
+const ClockLeeway = 5 * time.Second
 
 // MinSigningKeyLen is the shortest signing key accepted (256 bits).
 const MinSigningKeyLen = 32
@@ -52,10 +59,16 @@ func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error)
 	return &Signer{
 		key:    key,
 		issuer: issuer,
+		now:    now,
 		strict: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 			jwt.WithExpirationRequired(),
 			jwt.WithIssuedAt(),
+			// Instances may disagree on the clock by a few seconds: a
+			// token minted on one is not "issued in the future" on
+			// another. Verify checks exp again without it, so the
+			// leeway never lengthens a session.
+			jwt.WithLeeway(ClockLeeway),
 			jwt.WithIssuer(issuer),
 			jwt.WithTimeFunc(now),
 		),
@@ -64,6 +77,7 @@ func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error)
 			jwt.WithoutClaimsValidation(),
 		),
 		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		checks:  sync.Pool{New: func() any { return &signatureCheck{mac: hmac.New(sha256.New, key)} }},
 		refMacs: sync.Pool{New: func() any { return hmac.New(sha256.New, refKey) }},
 	}, nil
 }
@@ -125,7 +139,7 @@ var jwtHeaderHS256 = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256"
 // that its audience is exactly one app. It returns ErrExpired for a token
 // that is good but past its exp, so the caller may offer renewal.
 func (s *Signer) Verify(token string) (Session, error) {
-	if len(token) > MaxTokenSize {
+	if len(token) > MaxTokenSize || !s.signatureMatches(token) {
 		return Session{}, ErrInvalidToken
 	}
 	var c claims
@@ -138,6 +152,9 @@ func (s *Signer) Verify(token string) (Session, error) {
 		}
 		return Session{}, ErrInvalidToken
 	}
+	if !s.now().Before(c.ExpiresAt.Time) {
+		return Session{}, ErrExpired
+	}
 	return c.session()
 }
 
@@ -145,7 +162,7 @@ func (s *Signer) Verify(token string) (Session, error) {
 // audience while ignoring its expiry, and requires the renewal bound to be
 // in the future. It is only used to start a new session on a page load.
 func (s *Signer) VerifyForRenewal(token string, now time.Time) (Session, error) {
-	if len(token) > MaxTokenSize {
+	if len(token) > MaxTokenSize || !s.signatureMatches(token) {
 		return Session{}, ErrInvalidToken
 	}
 	var c claims
@@ -166,6 +183,40 @@ func (s *Signer) VerifyForRenewal(token string, now time.Time) (Session, error) 
 }
 
 func (s *Signer) keyFunc(*jwt.Token) (any, error) { return s.key, nil }
+
+// signatureMatches checks a compact token's HMAC-SHA256 before anything
+// of it is decoded (golang-jwt decodes the header and claims JSON first):
+// a forged token costs one HMAC and no allocation. golang-jwt then checks
+// it again, with the algorithm and claims, for the tokens that pass.
+func (s *Signer) signatureMatches(token string) bool {
+	dot := strings.LastIndexByte(token, '.')
+	var enc [43]byte // base64url of 32 bytes, unpadded
+	if dot < 0 || len(token)-dot-1 != len(enc) {
+		return false
+	}
+	copy(enc[:], token[dot+1:])
+	c := s.checks.Get().(*signatureCheck)
+	defer s.checks.Put(c)
+	if n, err := base64.RawURLEncoding.Decode(c.sig[:], enc[:]); err != nil || n != len(c.sig) {
+		return false
+	}
+	c.mac.Reset()
+	for signed := token[:dot]; signed != ""; {
+		n := copy(c.chunk[:], signed)
+		c.mac.Write(c.chunk[:n])
+		signed = signed[n:]
+	}
+	return hmac.Equal(c.mac.Sum(c.sum[:0]), c.sig[:])
+}
+
+// signatureCheck holds what one signature check writes through the hash
+// interface, pooled so that a check allocates nothing.
+type signatureCheck struct {
+	mac   hash.Hash
+	chunk [256]byte
+	sum   [sha256.Size]byte
+	sig   [sha256.Size]byte
+}
 
 // Ref returns the session's pseudonymous reference: what the backend sees
 // in X-Anonymous-Session and the placeholder. It identifies one session

@@ -186,3 +186,47 @@ func TestNewSignerRefusesShortKeys(t *testing.T) {
 		t.Fatal("short key accepted")
 	}
 }
+
+// TestVerifyAcrossInstanceClocks checks that a token minted by an instance
+// whose clock runs a few seconds ahead is good here, and that the leeway
+// never lengthens a session.
+func TestVerifyAcrossInstanceClocks(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name    string
+		mintAt  time.Time
+		checkAt time.Time
+		want    error
+	}{
+		{"minted 4s ahead", now.Add(4 * time.Second), now, nil},
+		{"minted 10s ahead", now.Add(10 * time.Second), now, ErrInvalidToken},
+		{"1s past exp", now, now.Add(15*time.Minute + time.Second), ErrExpired},
+		{"at exp", now, now.Add(15 * time.Minute), ErrExpired},
+	} {
+		tok, err := testSigner(t, tc.mintAt).Mint(testSession(tc.mintAt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := testSigner(t, tc.checkAt).Verify(tok); err != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestForgedTokenCostsNoParsing checks that a token with a wrong signature
+// is refused before any of it is decoded: no allocation at all.
+func TestForgedTokenCostsNoParsing(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := testSigner(t, now)
+	tok, err := s.Mint(testSession(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := tok[:len(tok)-4] + "AAAA"
+	if _, err := s.Verify(forged); err != ErrInvalidToken {
+		t.Fatalf("forged: %v", err)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Verify(forged) }); n != 0 {
+		t.Fatalf("a forged token costs %v allocations", n)
+	}
+}
