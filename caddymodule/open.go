@@ -67,6 +67,17 @@ func (h *Handler) serveOpen(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// serveLandingOnly answers a path below an app link with the landing page,
+// and refuses a code sent there as it refuses any wrong code.
+func (h *Handler) serveLandingOnly(w http.ResponseWriter, r *http.Request) error {
+	noStore(w)
+	if r.Method == http.MethodPost || r.URL.Query().Has("code") {
+		return h.refuse(w, r, policy.ErrDenied)
+	}
+	h.writeLanding(w, r)
+	return nil
+}
+
 // errForeignRedemption refuses a redemption another site's page made on
 // the viewer's behalf.
 var errForeignRedemption = errors.New("links open only from the gateway's own page or a person's navigation")

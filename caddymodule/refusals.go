@@ -101,6 +101,7 @@ var refusals = []struct {
 	{errBadForm, refuseBadRequest},
 	{errUIUnavailable, refuseInternal},
 	{errNoIdentity, refuseNotFound},
+	{errNoRoute, refuseNotFound},
 	{errCrossSite, &refusal{status: http.StatusForbidden, code: "cross_site"}},
 	{policy.ErrUnauthenticated, &refusal{status: http.StatusUnauthorized, code: "unauthorized"}},
 	{policy.ErrForbidden, &refusal{status: http.StatusForbidden, code: "forbidden"}},

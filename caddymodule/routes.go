@@ -21,6 +21,10 @@ func (h *Handler) gatewayMux() *http.ServeMux {
 	p := h.Prefix
 	mux.Handle("GET "+p+"/open/{app}", endpoint(h.serveOpen))
 	mux.Handle("POST "+p+"/open/{app}", endpoint(h.serveOpen))
+	// The landing page answers below an app id too, the same bytes, so a
+	// path tells nothing; no code is redeemed there.
+	mux.Handle("GET "+p+"/open/{app}/{rest...}", endpoint(h.serveLandingOnly))
+	mux.Handle("POST "+p+"/open/{app}/{rest...}", endpoint(h.serveLandingOnly))
 	mux.Handle("GET "+p+"/session", endpoint(h.serveSession))
 	mux.Handle("GET "+p+"/ui/", endpoint(h.serveUI))
 	// Relative asset URLs in the page resolve only below the slash.

@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -65,8 +66,9 @@ func TestE2EExpiryAndRenewal(t *testing.T) {
 	n = be.count()
 	r = loadPageWith(t, c, g, kept)
 	wantStatus(t, "page load with an expired session after reset-code", r, http.StatusUnauthorized)
-	if len(r.Header.Values("Set-Cookie")) != 0 || be.count() != n {
-		t.Error("a token from before reset-code started a new session")
+	set := r.Header.Values("Set-Cookie")
+	if len(set) != 1 || !strings.HasPrefix(set[0], cookiePrefix+"market=;") || !strings.Contains(set[0], "Max-Age=0") || be.count() != n {
+		t.Errorf("a token from before reset-code: Set-Cookie %q (want only the dead cookie cleared)", set)
 	}
 }
 
