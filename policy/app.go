@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"strings"
 )
 
@@ -79,8 +81,41 @@ type AppRecord struct {
 	// Code is the access code carried by links and embed codes.
 	Code string `json:"code"`
 	// Version changes whenever the app is turned off or its code reset,
-	// so that every session minted before ends on its next request.
+	// so that every session minted before ends on its next request. It
+	// never repeats for an app id: a new app starts at a random version
+	// (newVersion) and a taken-over one above its old versions.
 	Version uint64 `json:"version"`
+	// Retired marks a provisioned app the configuration in force no
+	// longer has: provisioning it again takes it over like a new app.
+	Retired bool `json:"retired,omitempty"`
+}
+
+// newVersion is the first version of a new app: random, so an app deleted
+// and published again under the same id never meets a version, and so a
+// session, of the app it replaces. Below 2^52, so it stays exact wherever
+// a JSON number is read as a double.
+func newVersion() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return 1<<32 + binary.BigEndian.Uint64(b[:])%(1<<52-1<<32)
+}
+
+// Reprovisioned is what a store keeps when the configuration provisions
+// rec over old, an app already stored under the same id. The
+// configuration's definition always wins. A provisioned app keeps its
+// code, version and state across reloads and restarts. An app a tenant
+// user published, or one the configuration had dropped, is taken over:
+// rec's new code and initial state, and a version above every version old
+// had, so no session or cookie of old ever counts again. A record that is
+// not provisioned (a store's own tests) keeps the old state.
+func Reprovisioned(old, rec AppRecord) AppRecord {
+	if !rec.Provisioned || (old.Provisioned && !old.Retired) {
+		rec.Code, rec.Version, rec.AnonymousAccess = old.Code, old.Version, old.AnonymousAccess
+		return rec
+	}
+	rec.Version = max(rec.Version, old.Version+1)
+	rec.Retired = false
+	return rec
 }
 
 // maxIDLen bounds ids, which appear in URLs, cookie names and metric labels.

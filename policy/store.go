@@ -18,9 +18,9 @@ type Store interface {
 	PutSpace(ctx context.Context, s Space) error
 	// Apps returns every app of the tenant with its secret state.
 	Apps(ctx context.Context) ([]AppRecord, error)
-	// EnsureApp stores rec if no app has its id; otherwise it replaces the
-	// stored definition with rec's while keeping the stored access code,
-	// version and on/off state. It returns what is stored afterwards.
+	// EnsureApp stores rec if no app has its id; otherwise it stores
+	// Reprovisioned(stored, rec), in one atomic step. It returns what is
+	// stored afterwards.
 	EnsureApp(ctx context.Context, rec AppRecord) (AppRecord, error)
 	// UpdateApp applies fn to the stored app atomically and durably. fn
 	// may be called more than once (optimistic retries) and must only

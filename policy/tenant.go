@@ -201,12 +201,18 @@ func (t *Tenant) Register(ctx context.Context, registrant any, r Registration) e
 			return err
 		}
 	}
+	before, err := t.store.Apps(ctx)
+	if err != nil {
+		return err
+	}
 	for _, pa := range r.Apps {
-		rec := AppRecord{App: reg.apps[pa.ID], Code: NewAccessCode(), Version: 1}
+		rec := AppRecord{App: reg.apps[pa.ID], Code: NewAccessCode(), Version: newVersion()}
 		rec.AnonymousAccess = pa.InitiallyOn
-		if _, err := t.store.EnsureApp(ctx, rec); err != nil {
+		got, err := t.store.EnsureApp(ctx, rec)
+		if err != nil {
 			return err
 		}
+		t.recordTakeOver(ctx, before, got)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -327,6 +333,9 @@ func (t *Tenant) rebuildLocked(ctx context.Context) error {
 	recs, err := t.store.Apps(ctx)
 	if err != nil {
 		return err
+	}
+	if len(regs) > 0 {
+		t.retireDropped(ctx, recs, defs)
 	}
 	cfg := t.cfg.Load()
 	apps := make(map[string]*appState, len(recs))

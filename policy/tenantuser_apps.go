@@ -73,7 +73,7 @@ func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, 
 	if err != nil {
 		return AppView{}, err
 	}
-	if err := u.t.store.CreateApp(ctx, AppRecord{App: a, Code: NewAccessCode(), Version: 1}); err != nil {
+	if err := u.t.store.CreateApp(ctx, AppRecord{App: a, Code: NewAccessCode(), Version: newVersion()}); err != nil {
 		return AppView{}, err
 	}
 	if err := u.t.afterChange(ctx, a.ID, false); err != nil {

@@ -163,7 +163,7 @@ func (s *Store) EnsureApp(ctx context.Context, rec policy.AppRecord) (policy.App
 			if err := json.Unmarshal(v, &old); err != nil {
 				return err
 			}
-			rec.Code, rec.Version, rec.AnonymousAccess = old.Code, old.Version, old.AnonymousAccess
+			rec = policy.Reprovisioned(old, rec)
 		}
 		return putJSON(ab, []byte(rec.ID), rec)
 	})

@@ -197,8 +197,7 @@ func (s *Store) EnsureApp(ctx context.Context, rec policy.AppRecord) (policy.App
 		if err := json.Unmarshal([]byte(cur), &old); err != nil {
 			return policy.AppRecord{}, fmt.Errorf("redis: corrupt app %s: %w", rec.ID, err)
 		}
-		next := rec
-		next.Code, next.Version, next.AnonymousAccess = old.Code, old.Version, old.AnonymousAccess
+		next := policy.Reprovisioned(old, rec)
 		done, err := s.swapApp(ctx, rec.ID, cur, next)
 		if errors.Is(err, policy.ErrUnknownApp) {
 			continue // gone meanwhile: create it afresh

@@ -95,7 +95,7 @@ func (s *memStore) EnsureApp(_ context.Context, rec policy.AppRecord) (policy.Ap
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.apps[rec.ID]; ok && s.broken != "ensure-overwrites" {
-		rec.Code, rec.Version, rec.AnonymousAccess = old.Code, old.Version, old.AnonymousAccess
+		rec = policy.Reprovisioned(old, rec)
 	}
 	s.apps[rec.ID] = rec
 	return rec, nil

@@ -43,6 +43,7 @@ func Run(t *testing.T, newBacking func(t *testing.T) Backing) {
 		{"Spaces", testSpaces},
 		{"EnsureApp", testEnsureApp},
 		{"EnsureAppConcurrent", testEnsureAppConcurrent},
+		{"EnsureAppTakesOver", testEnsureAppTakesOver},
 		{"UpdateApp", testUpdateApp},
 		{"UpdateAppConcurrent", testUpdateAppConcurrent},
 		{"SigningKey", testSigningKey},
@@ -140,6 +141,7 @@ func testEnsureApp(t *testing.T, b Backing) {
 	st := b.Open("acme", newClock().Now)
 	rec := testApp("market", "stats")
 	rec.EmbedOrigins = []string{"https://www.example.org"}
+	rec.Provisioned = true
 	got, err := st.EnsureApp(ctx, rec)
 	must(t, err)
 	if !reflect.DeepEqual(got, rec) {
@@ -179,6 +181,36 @@ func testEnsureApp(t *testing.T, b Backing) {
 	apps = appsByID(t, st)
 	if len(apps) != 2 || !reflect.DeepEqual(apps["sales"], other) || !reflect.DeepEqual(apps["market"], want) {
 		t.Fatalf("after a second app: %+v", apps)
+	}
+}
+
+// testEnsureAppTakesOver is the configuration provisioning an app over one
+// a tenant user published, and over one it had dropped: the configuration
+// takes it over with its own code and state and a version above the old.
+func testEnsureAppTakesOver(t *testing.T, b Backing) {
+	ctx := context.Background()
+	st := b.Open("acme", newClock().Now)
+	published := testApp("market", "stats")
+	published.AnonymousAccess, published.Version = true, 41
+	must(t, st.CreateApp(ctx, published))
+	cfg := testApp("market", "stats")
+	cfg.Provisioned, cfg.Code, cfg.Version = true, "config-code", 5
+	got, err := st.EnsureApp(ctx, cfg)
+	must(t, err)
+	if got.Code != "config-code" || got.AnonymousAccess || got.Version <= 41 || !got.Provisioned {
+		t.Fatalf("a published app was not taken over: %+v", got)
+	}
+	if stored := appsByID(t, st)["market"]; !reflect.DeepEqual(stored, got) {
+		t.Fatalf("stored %+v, EnsureApp returned %+v", stored, got)
+	}
+	_, err = st.UpdateApp(ctx, "market", func(r *policy.AppRecord) error { r.Retired = true; return nil })
+	must(t, err)
+	again := cfg
+	again.Code = "config-code-2"
+	back, err := st.EnsureApp(ctx, again)
+	must(t, err)
+	if back.Code != "config-code-2" || back.Retired || back.Version <= got.Version {
+		t.Fatalf("a retired app came back with its old state: %+v (was %+v)", back, got)
 	}
 }
 
