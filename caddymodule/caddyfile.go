@@ -111,6 +111,12 @@ func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			"space":    func() error { return parseSpace(d, a, ids) },
 			"app":      func() error { return parseApp(d, a, ids) },
 			"identity": func() error { return parseIdentity(d, a) },
+			"published_apps": func() error {
+				p := &PublishedApps{}
+				a.PublishedApps = p
+				return block{in: "published_apps", many: map[string]*[]string{
+					"scope": &p.Scope, "methods": &p.Methods, "embed_origins": &p.EmbedOrigins}}.parse(d)
+			},
 			"error_pages": func() error {
 				if !d.AllArgs(&a.ErrorPages) {
 					return d.ArgErr()

@@ -29,6 +29,13 @@ type handlerFixture struct {
 
 func newHandler(t *testing.T, capacity int) *handlerFixture {
 	t.Helper()
+	return newHandlerWith(t, capacity, func(*Handler) {})
+}
+
+// newHandlerWith is newHandler with its configuration changed by mut
+// before it is provisioned.
+func newHandlerWith(t *testing.T, capacity int, mut func(*Handler)) *handlerFixture {
+	t.Helper()
 	f := &handlerFixture{clock: policytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
 	if len(name) > 60 {
@@ -43,6 +50,7 @@ func newHandler(t *testing.T, capacity int) *handlerFixture {
 			Scope: []string{"/d/market*", "/assets/*"}, Deny: []string{"/assets/secret/*"}, Anonymous: true}},
 		now: f.clock.Now,
 	}
+	mut(f.h)
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	if err := f.h.Provision(ctx); err != nil {

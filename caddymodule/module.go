@@ -69,6 +69,10 @@ type Handler struct {
 	// AnalyticsAdmins are user ids that are analytics admins whatever the
 	// stored role assignments say.
 	AnalyticsAdmins []string `json:"analytics_admins,omitempty"`
+	// PublishedApps bounds the apps tenant users publish or edit through
+	// the management API. Without it they are read-only (GET, HEAD) and
+	// frame only to EmbedOrigins.
+	PublishedApps *PublishedApps `json:"published_apps,omitempty"`
 	// ErrorPages says who shows a refusal (no session, out of scope, link
 	// not valid, capacity reached, …): "builtin" (default) answers with
 	// the handler's own page, or JSON for scripts; "caddy" returns the
@@ -84,6 +88,19 @@ type Handler struct {
 	poolKey  string
 	logger   *zap.Logger
 	now      func() time.Time
+}
+
+// PublishedApps are the operator's bounds on apps published through the
+// management API.
+type PublishedApps struct {
+	// Scope lists the patterns every scope and deny pattern of such an
+	// app must lie under. Default: any path.
+	Scope []string `json:"scope,omitempty"`
+	// Methods are the most such an app may allow. Default GET HEAD.
+	Methods []string `json:"methods,omitempty"`
+	// EmbedOrigins are the origins such an app may list. Default: the
+	// handler's embed_origins. Wildcards are never accepted from the API.
+	EmbedOrigins []string `json:"embed_origins,omitempty"`
 }
 
 // SpaceConfig is a provisioned space.
@@ -198,6 +215,12 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	h.tenant, h.poolKey = handle, poolKey
 
 	cfg.PublicURL, cfg.EmbedOrigins, cfg.Admins, cfg.OnAudit = publicURL, h.EmbedOrigins, admins, h.logAudit
+	if p := h.PublishedApps; p != nil {
+		cfg.Published = policy.PublishBounds{Roots: p.Scope, Methods: p.Methods, EmbedOrigins: p.EmbedOrigins}
+		if err := cfg.Published.Validate(); err != nil {
+			return fmt.Errorf("anonymous_access: %w", err)
+		}
+	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := handle.tenant.Register(pctx, h, h.registration(cfg, []byte(key))); err != nil {

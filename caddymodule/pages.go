@@ -34,13 +34,13 @@ var (
 	landingPage []byte
 	landingCSP  string
 	errorPage   = template.Must(template.New("error").Parse(errorHTML))
-	errorCSP    = "default-src 'none'; script-src " + cspHash(errorJS) + "; style-src " + cspHash(pageCSS) + "; base-uri 'none'; form-action 'none'; frame-ancestors "
+	errorCSP    = "default-src 'none'; script-src " + cspHash(errorJS) + "; style-src " + cspHash(pageCSS) + "; base-uri 'none'; form-action 'none'; "
 )
 
 func init() {
 	landingPage = []byte(strings.NewReplacer("{{CSS}}", pageCSS, "{{JS}}", landingJS).Replace(landingHTML))
 	landingCSP = "default-src 'none'; script-src " + cspHash(landingJS) + "; style-src " + cspHash(pageCSS) +
-		"; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors "
+		"; connect-src 'self'; form-action 'self'; base-uri 'none'; "
 }
 
 func cspHash(s string) string {
@@ -53,7 +53,7 @@ func cspHash(s string) string {
 func (h *Handler) writeLanding(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Content-Security-Policy", landingCSP+h.tenant.tenant.AllFrameAncestors())
+	hdr.Set("Content-Security-Policy", landingCSP+h.tenant.tenant.AppFrameAncestors(r.PathValue("app")))
 	hdr.Set("X-Content-Type-Options", "nosniff")
 	hdr.Set("Content-Length", strconv.Itoa(len(landingPage)))
 	w.WriteHeader(http.StatusOK)
@@ -91,7 +91,7 @@ func (h *Handler) writePage(w http.ResponseWriter, r *http.Request, f *refusal, 
 		retry = 0 // a countdown only reloads a page, which only a GET is
 	}
 	hdr.Set("Content-Type", "text/html; charset=utf-8")
-	hdr.Set("Content-Security-Policy", errorCSP+h.tenant.tenant.AllFrameAncestors())
+	hdr.Set("Content-Security-Policy", errorCSP+h.tenant.tenant.AppFrameAncestors(r.PathValue("app")))
 	w.WriteHeader(f.status)
 	if r.Method == http.MethodHead {
 		return

@@ -49,6 +49,8 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	}
 	metrics.CheckDuration.Observe(time.Since(start).Seconds())
 	if d.Granted == nil {
+		// The refusal page is framed as the pages of the session's app.
+		r.SetPathValue("app", d.App)
 		return h.refuse(w, r, d.Refusal)
 	}
 	return h.forward(w, r, next, d.Granted)

@@ -218,7 +218,9 @@ func (a App) Validate() error {
 }
 
 // ValidateOrigin checks an origin for frame-ancestors: a scheme and host,
-// optionally a port, nothing else; or the keyword 'self'.
+// optionally a port, nothing else; or the keyword 'self'. A wildcard may
+// only stand for the subdomains of a named domain (https://*.example.org):
+// "*" or "https://*" would let any site frame the content.
 func ValidateOrigin(o string) error {
 	if o == "'self'" {
 		return nil
@@ -229,6 +231,9 @@ func ValidateOrigin(o string) error {
 	}
 	if !ok || rest == "" || strings.ContainsAny(rest, "/?#;, '\"\\") {
 		return invalid("embed origin", "must be an origin such as https://www.example.org")
+	}
+	if host, sub := strings.CutPrefix(rest, "*."); strings.Contains(host, "*") || (sub && !strings.Contains(host, ".")) || (!sub && strings.Contains(rest, "*")) {
+		return invalid("embed origin", "wildcards may only name subdomains of a domain, such as https://*.example.org")
 	}
 	for _, r := range rest {
 		if r <= 0x20 || r == 0x7f {

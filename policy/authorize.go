@@ -16,6 +16,9 @@ type Decision struct {
 	// and covers the request: a page load may start a new session from
 	// it, whatever the other cookies say.
 	Renewable string
+	// App is the app of the session the refusal concerns, when its token
+	// was genuine: the refusal page is framed as that app's pages are.
+	App string
 	// Revoked are the sessions whose cookies can never be used again
 	// (their app was turned off, reset or replaced): the caller clears
 	// them so they are not sent, and refused, on every request.
@@ -85,6 +88,9 @@ func (c *CookieCheck) Offer(app, token string) bool {
 	err = c.judge(app, token, v, err)
 	if rk := refusalRank(err); rk > c.best {
 		c.Refusal, c.best = err, rk
+		if rk > refusalRank(ErrInvalidToken) {
+			c.App = app
+		}
 	}
 	return true
 }

@@ -36,6 +36,8 @@ type TenantConfig struct {
 	Prefix string
 	// EmbedOrigins are the default frame-ancestors of embed sessions.
 	EmbedOrigins []string
+	// Published bounds what tenant users publish through the API.
+	Published PublishBounds
 	// Admins are the tenant and analytics admins named in the
 	// configuration.
 	Admins Admins

@@ -1,9 +1,6 @@
 package policy
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // The frame-ancestors of the gateway's responses: who may show an app in
 // an iframe.
@@ -29,25 +26,16 @@ func (t *Tenant) FrameAncestors(v *Verified) string {
 	return "frame-ancestors 'none'"
 }
 
-// AllFrameAncestors is the union of every app's embed origins, for the
-// landing page, which is the same for every app.
-func (t *Tenant) AllFrameAncestors() string {
-	set := map[string]bool{}
-	var out []string
-	add := func(o string) {
-		if !set[o] {
-			set[o] = true
-			out = append(out, o)
-		}
+// AppFrameAncestors is the Content-Security-Policy directive for the
+// gateway's own pages about app: its landing page and refusal pages, which
+// an embed shows inside the app's iframe. An app the tenant does not serve
+// gets the handler's default, as an app without origins of its own does,
+// so the header tells nothing about which apps exist; and no page carries
+// the union of every app's origins, which would tell any visitor where
+// every app is embedded.
+func (t *Tenant) AppFrameAncestors(app string) string {
+	if a := t.view.Load().apps[app]; a != nil {
+		return a.frameAncestorsCSP
 	}
-	for _, o := range t.cfg.Load().EmbedOrigins {
-		add(o)
-	}
-	for _, a := range t.view.Load().apps {
-		for _, o := range a.rec.EmbedOrigins {
-			add(o)
-		}
-	}
-	slices.Sort(out)
-	return frameAncestors(out)
+	return "frame-ancestors " + frameAncestors(t.cfg.Load().EmbedOrigins)
 }

@@ -62,7 +62,7 @@ func (u TenantUser) App(ctx context.Context, id string) (AppView, error) {
 func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, error) {
 	a.Space, a.Provisioned, a.AnonymousAccess = space, false, false
 	a.Normalize()
-	if err := a.Validate(); err != nil {
+	if err := u.t.checkPublished(a); err != nil {
 		return AppView{}, err
 	}
 	sp, err := u.t.space(ctx, space)
@@ -83,6 +83,16 @@ func (u TenantUser) Publish(ctx context.Context, space string, a App) (AppView, 
 	return newAppView(a, sp, s), nil
 }
 
+// checkPublished validates an app a tenant user publishes or edits, within
+// the operator's bounds.
+func (t *Tenant) checkPublished(a App) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	cfg := t.cfg.Load()
+	return cfg.Published.check(a, cfg.EmbedOrigins)
+}
+
 // Edit replaces the definition of an app published through the API. The
 // id, space and anonymous-access state stay; while anonymous access is on
 // the change alters what anonymous users reach, so it needs what turning
@@ -94,7 +104,7 @@ func (u TenantUser) Edit(ctx context.Context, id string, def App) (AppView, erro
 	}
 	def.ID, def.Space, def.Provisioned = id, a.Space, false
 	def.Normalize()
-	if err := def.Validate(); err != nil {
+	if err := u.t.checkPublished(def); err != nil {
 		return AppView{}, err
 	}
 	rec, err := u.t.store.UpdateApp(ctx, id, func(r *AppRecord) error {
