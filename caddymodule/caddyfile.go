@@ -240,19 +240,33 @@ func parseSpace(d *caddyfile.Dispenser, a *Handler, ids map[string]bool) error {
 func parseApp(d *caddyfile.Dispenser, a *Handler, ids map[string]bool) error {
 	var app AppConfig
 	id, err := namedBlock(d, "app", ids, func(b *block) {
-		b.one = map[string]*string{"space": &app.Space, "name": &app.Name, "entry": &app.Entry}
+		b.one = map[string]*string{"space": &app.Space, "name": &app.Name}
 		b.many = map[string]*[]string{"scope": &app.Scope, "methods": &app.Methods, "deny": &app.Deny, "embed_origins": &app.EmbedOrigins}
-		b.other = map[string]func() error{"anonymous": func() error {
-			var v string
-			if !d.AllArgs(&v) {
-				return d.ArgErr()
-			}
-			if v != "on" && v != "off" {
-				return d.Errf("anonymous must be on or off: %q", v)
-			}
-			app.Anonymous = v == "on"
-			return nil
-		}}
+		b.repeatable = map[string]bool{"allow": true}
+		b.other = map[string]func() error{
+			"anonymous": func() error {
+				var v string
+				if !d.AllArgs(&v) {
+					return d.ArgErr()
+				}
+				if v != "on" && v != "off" {
+					return d.Errf("anonymous must be on or off: %q", v)
+				}
+				app.Anonymous = v == "on"
+				return nil
+			},
+			"entry": func() error {
+				if !d.AllArgs(&app.Entry) {
+					return d.ArgErr()
+				}
+				if err := policy.ValidateEntry(app.Entry); err != nil {
+					return d.Err(err.Error())
+				}
+				return nil
+			},
+			"allow":  func() error { return parseAllow(d, &app) },
+			"params": func() error { return parseParams(d, &app.Params) },
+		}
 	})
 	if err != nil {
 		return err
@@ -262,6 +276,47 @@ func parseApp(d *caddyfile.Dispenser, a *Handler, ids map[string]bool) error {
 		return d.Errf("app %q needs space, entry and scope", app.ID)
 	}
 	a.Apps = append(a.Apps, app)
+	return nil
+}
+
+// parseAllow reads `allow METHOD... PATTERN...`: the methods first, then
+// the paths (inside the app's scope) they are allowed on.
+func parseAllow(d *caddyfile.Dispenser, app *AppConfig) error {
+	var rule policy.AllowRule
+	for _, arg := range d.RemainingArgs() {
+		if strings.HasPrefix(arg, "/") {
+			rule.Paths = append(rule.Paths, arg)
+		} else if len(rule.Paths) == 0 {
+			rule.Methods = append(rule.Methods, arg)
+		} else {
+			return d.Errf("allow takes methods first, then paths: %q", arg)
+		}
+	}
+	if len(rule.Methods) == 0 || len(rule.Paths) == 0 {
+		return d.Err("allow needs methods and paths, such as: allow POST /api/ds/query")
+	}
+	app.Allow = append(app.Allow, rule)
+	return nil
+}
+
+// parseParams reads a params block: one `name value` line per locked
+// query parameter. Placeholders are left for provisioning.
+func parseParams(d *caddyfile.Dispenser, dst *map[string]string) error {
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = map[string]string{}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		name := d.Val()
+		var value string
+		if !d.AllArgs(&value) {
+			return d.Errf("params: %s takes one value", name)
+		}
+		if _, dup := (*dst)[name]; dup {
+			return d.Errf("params: duplicate parameter %q", name)
+		}
+		(*dst)[name] = value
+	}
 	return nil
 }
 

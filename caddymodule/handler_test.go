@@ -253,7 +253,6 @@ func TestDenials(t *testing.T) {
 		{"dot dot", "GET", "/d/market.html/../internal.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
 		{"encoded dot dot", "GET", "/d/%2e%2e/internal.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
 		{"encoded slash", "GET", "/d/market.html%2f..%2finternal.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
-		{"double slash", "GET", "//d/market.html", c, 400, `{"error":"bad_path","message":"malformed request path"}`},
 		{"garbage cookie", "GET", "/d/market.html", &http.Cookie{Name: "__Host-anon_market", Value: "x.y.z"}, 401, `{"error":"no_session","message":"no anonymous session"}`},
 		{"gateway 404", "GET", "/_anon/nothing", c, 404, `{"error":"not_found","message":"not found"}`},
 	}

@@ -135,6 +135,12 @@ type AppConfig struct {
 	Deny []string `json:"deny,omitempty"`
 	// EmbedOrigins overrides the handler's embed origins for this app.
 	EmbedOrigins []string `json:"embed_origins,omitempty"`
+	// Allow grants more methods on some paths inside the scope, such as
+	// POST on a dashboard's query endpoint.
+	Allow []policy.AllowRule `json:"allow,omitempty"`
+	// Params are query parameters locked to a value on every forwarded
+	// request of the app's sessions ({env.*} and {file.*} resolved).
+	Params map[string]string `json:"params,omitempty"`
 	// Anonymous is the initial state of anonymous access when the app is
 	// first created; afterwards the stored state wins.
 	Anonymous bool `json:"anonymous,omitempty"`
@@ -239,9 +245,23 @@ func (h *Handler) registration(cfg policy.TenantConfig, key []byte) policy.Regis
 		reg.Apps = append(reg.Apps, policy.ProvisionedApp{App: policy.App{
 			ID: a.ID, Name: a.Name, Space: a.Space, Entry: a.Entry,
 			Scope: a.Scope, Methods: a.Methods, Deny: a.Deny, EmbedOrigins: a.EmbedOrigins,
+			Allow: a.Allow, Params: resolvedParams(a.Params),
 		}, InitiallyOn: a.Anonymous})
 	}
 	return reg
+}
+
+// resolvedParams resolves {env.*} and {file.*} in locked parameter values.
+func resolvedParams(ps map[string]string) map[string]string {
+	if len(ps) == 0 {
+		return nil
+	}
+	repl := caddy.NewReplacer()
+	out := make(map[string]string, len(ps))
+	for k, v := range ps {
+		out[k] = repl.ReplaceKnown(v, "")
+	}
+	return out
 }
 
 // admins checks the configured admins' user ids.

@@ -35,6 +35,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 	start := time.Now()
 	t := h.tenant.tenant
 	dropGatewayHeaders(r.Header)
+	mergeSlashes(r.URL)
 	if err := policy.CheckPath(r.URL.Path, r.URL.RawPath); err != nil {
 		return h.refuse(w, r, err)
 	}
@@ -53,7 +54,7 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 		r.SetPathValue("app", d.App)
 		return h.refuse(w, r, d.Refusal)
 	}
-	return h.forward(w, r, next, d.Granted)
+	return h.forward(w, r, next, d)
 }
 
 // renew starts a new session from an expired token on a top-level page
@@ -69,11 +70,12 @@ func (h *Handler) renew(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 		ce.Write(zap.String("tenant", t.Name()), zap.String("app", opened.Session.App))
 	}
 	setSessionCookie(w, opened)
-	v, err := t.Authorize(opened.Token, r.Method, r.URL.Path)
-	if err != nil {
-		return h.refuse(w, r, err)
+	c := t.CheckCookies(r.Method, r.URL.Path)
+	c.Offer(opened.Session.App, opened.Token)
+	if c.Granted == nil {
+		return h.refuse(w, r, c.Refusal)
 	}
-	return h.forward(w, r, next, v)
+	return h.forward(w, r, next, &c.Decision)
 }
 
 // isPageLoad tells a top-level or iframe page load from a script's fetch,
@@ -91,9 +93,17 @@ func isPageLoad(r *http.Request) bool {
 	return false
 }
 
-func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, v *policy.Verified) error {
+// forward passes a granted request on: the gateway's cookies out, its own
+// headers and the app's locked query parameters in, the response private
+// and held to the session's life.
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, d *policy.Decision) error {
+	v := d.Granted
 	if err := capBody(r); err != nil {
 		return h.refuse(w, r, err)
+	}
+	if q, ok := d.LockedQuery(r.URL.RawQuery); ok {
+		r.URL.RawQuery = q
+		r.RequestURI = r.URL.RequestURI()
 	}
 	stripSessionCookies(r.Header)
 	r.Header[headerApp] = []string{v.Session.App}

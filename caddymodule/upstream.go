@@ -3,10 +3,37 @@ package caddymodule
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 )
+
+// mergeSlashes turns runs of slashes in a path into one ("//api/x" is
+// "/api/x"): single-page dashboards build such paths from their own
+// location. The merged path is what the check decides on and what is
+// forwarded. Encoded slashes are left for CheckPath to refuse.
+func mergeSlashes(u *url.URL) {
+	if !strings.Contains(u.Path, "//") {
+		return
+	}
+	u.Path = merged(u.Path)
+	if u.RawPath != "" {
+		u.RawPath = merged(u.RawPath)
+	}
+}
+
+func merged(p string) string {
+	var b strings.Builder
+	b.Grow(len(p))
+	for i := 0; i < len(p); i++ {
+		if p[i] == '/' && i > 0 && p[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(p[i])
+	}
+	return b.String()
+}
 
 // dropGatewayHeaders removes every request header a backend could read as
 // one of the gateway's: the names themselves in any case, and look-alikes

@@ -68,6 +68,12 @@ type App struct {
 	// EmbedOrigins are the origins allowed to frame the app's embed
 	// sessions; empty means the gateway's default.
 	EmbedOrigins []string `json:"embed_origins,omitempty"`
+	// Allow grants more methods on some paths inside the scope, so an app
+	// can stay read-only except, say, its query endpoint.
+	Allow []AllowRule `json:"allow,omitempty"`
+	// Params are query parameters locked to a value on every forwarded
+	// request of the app's sessions, whatever the viewer sends.
+	Params map[string]string `json:"params,omitempty"`
 	// AnonymousAccess tells whether the app link and embed code work.
 	AnonymousAccess bool `json:"anonymous_access"`
 	// Provisioned apps come from the operator's configuration and can be
@@ -203,11 +209,17 @@ func (a App) Validate() error {
 			return invalid("methods", "unknown HTTP method")
 		}
 	}
-	if err := CheckPath(a.Entry, ""); err != nil || strings.ContainsAny(a.Entry, "?#*") {
-		return invalid("entry", "must be a clean absolute path")
+	if err := ValidateEntry(a.Entry); err != nil {
+		return err
 	}
-	if !toPathSet(a.Scope).Match(a.Entry) || toPathSet(a.Deny).Match(a.Entry) {
-		return invalid("entry", "must be inside the scope and not denied")
+	if p := EntryPath(a.Entry); !toPathSet(a.Scope).Match(p) || toPathSet(a.Deny).Match(p) {
+		return invalid("entry", "must be inside the scope and not denied: "+p)
+	}
+	if err := a.validateAllow(); err != nil {
+		return err
+	}
+	if err := validateParams(a.Params); err != nil {
+		return err
 	}
 	for _, o := range a.EmbedOrigins {
 		if err := ValidateOrigin(o); err != nil {
@@ -256,11 +268,16 @@ type Access struct {
 	scope   PathSet
 	deny    PathSet
 	methods MethodSet
+	allow   []compiledRule
 }
 
-// NewAccess compiles an app's scope, deny list and methods.
+// NewAccess compiles an app's scope, deny list, methods and allow rules.
 func NewAccess(a App) Access {
-	return Access{scope: toPathSet(a.Scope), deny: toPathSet(a.Deny), methods: MethodSet(a.Methods)}
+	ac := Access{scope: toPathSet(a.Scope), deny: toPathSet(a.Deny), methods: MethodSet(a.Methods)}
+	for _, r := range a.Allow {
+		ac.allow = append(ac.allow, compiledRule{methods: MethodSet(r.Methods), paths: toPathSet(r.Paths)})
+	}
+	return ac
 }
 
 // Allow decides a request on a path already accepted by CheckPath: the
@@ -269,7 +286,7 @@ func (ac Access) Allow(method, path string) error {
 	if !ac.scope.Match(path) || ac.deny.Match(path) {
 		return ErrOutOfScope
 	}
-	if !ac.methods.Allows(method) {
+	if !ac.methods.Allows(method) && !ac.allows(method, path) {
 		return ErrMethodNotAllowed
 	}
 	return nil

@@ -19,10 +19,21 @@ type Decision struct {
 	// App is the app of the session the refusal concerns, when its token
 	// was genuine: the refusal page is framed as that app's pages are.
 	App string
+	// lock holds the granting app's locked query parameters, if any.
+	lock *paramLock
 	// Revoked are the sessions whose cookies can never be used again
 	// (their app was turned off, reset or replaced): the caller clears
 	// them so they are not sent, and refused, on every request.
 	Revoked []Session
+}
+
+// LockedQuery is the query string to forward for a granted request whose
+// query is raw: raw itself (ok false) unless the app locks parameters.
+func (d *Decision) LockedQuery(raw string) (q string, ok bool) {
+	if d.lock == nil {
+		return raw, false
+	}
+	return d.lock.apply(raw), true
 }
 
 // refusalRanks orders the reasons a cookie can be refused, least specific
@@ -80,9 +91,9 @@ func (c *CookieCheck) Offer(app, token string) bool {
 	}
 	c.examined[c.n] = app
 	c.n++
-	v, err := c.t.Authorize(token, c.method, c.path)
+	v, granting, err := c.t.authorize(c.view, token, c.method, c.path)
 	if err == nil && v.Session.App == app {
-		c.Decision = Decision{Granted: v}
+		c.Decision = Decision{Granted: v, lock: granting.lock}
 		return false
 	}
 	err = c.judge(app, token, v, err)

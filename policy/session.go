@@ -162,21 +162,27 @@ func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now, renew
 // parsing; the app's state always comes from the current view, so a cache
 // can never bring back a session that was turned off or reset.
 func (t *Tenant) Authorize(token, method, path string) (*Verified, error) {
+	v, _, err := t.authorize(t.view.Load(), token, method, path)
+	return v, err
+}
+
+// authorize is Authorize against view, also giving the app that granted.
+func (t *Tenant) authorize(view *appView, token, method, path string) (*Verified, *appState, error) {
 	v, err := t.verify(token)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if t.now().Unix() >= v.exp {
-		return v, ErrExpired
+		return v, nil, ErrExpired
 	}
 	if t.feedDown.Load() {
-		return v, ErrStoreUnavailable
+		return v, nil, ErrStoreUnavailable
 	}
-	app := t.view.Load().current(v.Session)
+	app := view.current(v.Session)
 	if app == nil {
-		return v, ErrRevoked
+		return v, nil, ErrRevoked
 	}
-	return v, app.access.Allow(method, path)
+	return v, app, app.access.Allow(method, path)
 }
 
 func (t *Tenant) verify(token string) (*Verified, error) {

@@ -53,6 +53,8 @@ type appState struct {
 	frameAncestorsCSP string
 	// inc is the app's current incarnation while it is on.
 	inc *incarnation
+	// lock forces the app's locked query parameters; nil without any.
+	lock *paramLock
 }
 
 // Verified is a session token that passed verification, as cached.
@@ -354,7 +356,7 @@ func (t *Tenant) rebuildLocked(ctx context.Context) error {
 		if len(origins) == 0 {
 			origins = cfg.EmbedOrigins
 		}
-		apps[r.ID] = &appState{rec: r, codeDigest: codeDigest(r.Code), access: NewAccess(r.App), frameAncestorsCSP: "frame-ancestors " + frameAncestors(origins)}
+		apps[r.ID] = &appState{rec: r, codeDigest: codeDigest(r.Code), access: NewAccess(r.App), frameAncestorsCSP: "frame-ancestors " + frameAncestors(origins), lock: newParamLock(r.Params)}
 	}
 	next := &appView{apps: apps, spaces: spaces}
 	prev := t.view.Load()

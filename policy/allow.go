@@ -1,0 +1,56 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+)
+
+// AllowRule grants more methods on some paths of an app's scope: a
+// dashboard that queries with POST stays read-only everywhere but its
+// query endpoint.
+type AllowRule struct {
+	Methods []string `json:"methods"`
+	Paths   []string `json:"paths"`
+}
+
+type compiledRule struct {
+	methods MethodSet
+	paths   PathSet
+}
+
+// allows reports whether an allow rule grants method on path. Only asked
+// once the app's own methods said no, so apps without rules pay nothing.
+func (ac Access) allows(method, path string) bool {
+	for _, r := range ac.allow {
+		if r.methods.Allows(method) && r.paths.Match(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// validateAllow checks each rule: known methods, in upper case, and paths
+// that lie inside the scope, since a rule never widens what is reachable.
+func (a *App) validateAllow() error {
+	for i := range a.Allow {
+		r := &a.Allow[i]
+		if len(r.Methods) == 0 || len(r.Paths) == 0 {
+			return invalid("allow", "each rule names methods and paths")
+		}
+		for j, m := range r.Methods {
+			r.Methods[j] = strings.ToUpper(m)
+			if !knownMethods[r.Methods[j]] {
+				return invalid("allow", "unknown HTTP method "+m)
+			}
+		}
+		for _, p := range r.Paths {
+			if err := ValidatePattern(p); err != nil {
+				return invalid("allow", err.(*InvalidError).Reason)
+			}
+			if !slices.ContainsFunc(a.Scope, func(s string) bool { return patternWithin(p, s) }) {
+				return invalid("allow", p+" must lie inside the scope")
+			}
+		}
+	}
+	return nil
+}
