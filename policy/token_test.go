@@ -226,7 +226,9 @@ func TestForgedTokenCostsNoParsing(t *testing.T) {
 	if _, err := s.Verify(forged); err != ErrInvalidToken {
 		t.Fatalf("forged: %v", err)
 	}
-	if n := testing.AllocsPerRun(100, func() { _, _ = s.Verify(forged) }); n != 0 {
+	// The race detector's sync.Pool drops items at random, so only a
+	// build without it can count allocations.
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Verify(forged) }); n != 0 && !raceEnabled {
 		t.Fatalf("a forged token costs %v allocations", n)
 	}
 }
