@@ -148,8 +148,8 @@ func (u TenantUser) Me(ctx context.Context) (Me, error) {
 		return Me{}, err
 	}
 	for _, sp := range spaces {
-		if r := m.Subject(u.User, u.t.cfg.Load().Admins, &sp).SpaceRole; r != "" {
-			me.Spaces = append(me.Spaces, SpaceView{Space: sp, Role: r})
+		if in := m.Subject(u.User, u.t.cfg.Load().Admins, &sp); in.SpaceRole != "" {
+			me.Spaces = append(me.Spaces, newSpaceView(sp, in))
 		}
 	}
 	return me, nil

@@ -93,8 +93,15 @@ func TestTenantUserWorkflow(t *testing.T) {
 	}
 	me, err := bob.Me(ctx)
 	must(t, err)
-	if me.PublicLinkCreation != policy.GrantAllowed || len(me.Spaces) != 1 || me.Spaces[0].Role != policy.SpaceCanManage {
+	if me.PublicLinkCreation != policy.GrantAllowed || len(me.Spaces) != 1 || me.Spaces[0].Role != policy.SpaceCanManage || !me.Spaces[0].Can[policy.ActSetAnonymousAccess] {
 		t.Fatalf("bob's me: %+v", me)
+	}
+	for user, want := range map[string]bool{"bob": true, "dora": false} {
+		spaces, err := f.as(user).Spaces(ctx)
+		must(t, err)
+		if len(spaces) != 1 || spaces[0].Can[policy.ActManageMembers] != want || spaces[0].Can[policy.ActSetAnonymousAccess] != want {
+			t.Fatalf("%s's spaces: %+v", user, spaces)
+		}
 	}
 
 	if v, err := bob.SetAnonymousAccess(ctx, "sales", true); err != nil || !v.AnonymousAccess {
@@ -271,8 +278,11 @@ func TestTenantUserDetails(t *testing.T) {
 	must(t, alice.SetUserDefault(ctx, policy.GrantAllowed))
 
 	// An app in a shared space cannot be turned on, and says so.
-	_, err := alice.CreateSpace(ctx, policy.Space{ID: "lab", Type: policy.SpaceShared})
+	lab, err := alice.CreateSpace(ctx, policy.Space{ID: "lab", Type: policy.SpaceShared})
 	must(t, err)
+	if !lab.Can[policy.ActManageMembers] || !lab.Can[policy.ActPublishApp] || lab.Can[policy.ActSetAnonymousAccess] {
+		t.Fatalf("can in a shared space its creator owns: %v", lab.Can)
+	}
 	v, err := alice.Publish(ctx, "lab", policy.App{ID: "lab-app", Entry: "/lab/", Scope: []string{"/lab/*"}})
 	must(t, err)
 	if v.Can[policy.ActSetAnonymousAccess] || !v.Can[policy.ActEditApp] {
