@@ -171,6 +171,9 @@ func TestTenantUserWorkflow(t *testing.T) {
 		if log[i].From != "192.0.2.9" || log[i].Time.IsZero() {
 			t.Fatalf("entry without where or when: %+v", log[i])
 		}
+		if log[i].Label != policy.AuditLabel(log[i].Action) || log[i].Label == log[i].Action {
+			t.Fatalf("entry without its action in words: %+v", log[i])
+		}
 	}
 	want := "alice:create_space alice:set_member alice:set_member bob:publish_app alice:create_role alice:assign_roles bob:set_anonymous_access bob:reset_code bob:set_anonymous_access"
 	if strings.Join(actions, " ") != want {
