@@ -27,7 +27,8 @@ type handlerFixture struct {
 	mu    sync.Mutex
 }
 
-func newHandler(t *testing.T, capacity int) *handlerFixture {
+// newHandler provisions a handler after edits to its configuration.
+func newHandler(t *testing.T, capacity int, edits ...func(*Handler)) *handlerFixture {
 	t.Helper()
 	f := &handlerFixture{clock: policytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
@@ -42,6 +43,9 @@ func newHandler(t *testing.T, capacity int) *handlerFixture {
 		Apps: []AppConfig{{ID: "market", Space: "stats", Name: "Market", Entry: "/d/market.html",
 			Scope: []string{"/d/market*", "/assets/*"}, Deny: []string{"/assets/secret/*"}, Anonymous: true}},
 		now: f.clock.Now,
+	}
+	for _, edit := range edits {
+		edit(f.h)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
