@@ -1,10 +1,12 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 
@@ -120,5 +122,122 @@ func TestBadJSONNamesTheField(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
 		}
+	}
+}
+
+// TestAPIViewsSayWhatCallerMay checks that the management API tells a
+// user interface what the caller may do rather than leaving it to work
+// out: spaces carry "can", apps "can" and "can_when_on", audit entries a
+// "label" besides their fields.
+func TestAPIViewsSayWhatCallerMay(t *testing.T) {
+	f := newHandler(t, 10, func(h *Handler) {
+		h.Identity = &Identity{Type: "header", Header: "Remote-User"}
+		h.TenantAdmins = []string{"alice"}
+		h.Spaces[0].Owner = "olivia"
+	})
+	call := func(user, method, path, body string) any {
+		t.Helper()
+		r := httptest.NewRequest(method, "/_anon/api/v1"+path, strings.NewReader(body))
+		r.Header.Set("Remote-User", user)
+		if body != "" {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		w := f.serve(r)
+		if w.Code/100 != 2 {
+			t.Fatalf("%s %s %s: %d %s", user, method, path, w.Code, w.Body)
+		}
+		var v any
+		if w.Code != http.StatusNoContent {
+			if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
+				t.Fatalf("%s %s %s: %v: %s", user, method, path, err, w.Body)
+			}
+		}
+		return v
+	}
+	// flags renders a "can"-like object as "name:true name:false …".
+	flags := func(v any) string {
+		m, _ := v.(map[string]any)
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make([]string, len(keys))
+		for i, k := range keys {
+			out[i] = fmt.Sprintf("%s:%v", k, m[k])
+		}
+		return strings.Join(out, " ")
+	}
+	call("olivia", "PUT", "/spaces/stats/members/dora", `{"role":"can_view"}`)
+	allowEveryone := func() { call("alice", "PUT", "/roles/user-default", `{"public_link_creation":"allowed"}`) }
+	turnOff := func() { call("olivia", "PUT", "/apps/market/anonymous-access", `{"enabled":false}`) }
+
+	for _, tc := range []struct {
+		before                func() // a change made before the row's step
+		step, user            string
+		space, app, appWhenOn string
+	}{
+		{step: "on, no Public link creation", user: "olivia",
+			space:     "manage_members:true publish_app:true see_anonymous_member:true set_anonymous_access:false",
+			app:       "copy_embed_code:false copy_link:true edit_app:false reset_code:false set_anonymous_access:false",
+			appWhenOn: "copy_embed_code:false copy_link:true"},
+		{step: "on, no Public link creation", user: "dora",
+			space:     "manage_members:false publish_app:false see_anonymous_member:false set_anonymous_access:false",
+			app:       "copy_embed_code:false copy_link:true edit_app:false reset_code:false set_anonymous_access:false",
+			appWhenOn: "copy_embed_code:false copy_link:true"},
+		{before: allowEveryone, step: "Public link creation allowed", user: "olivia",
+			space:     "manage_members:true publish_app:true see_anonymous_member:true set_anonymous_access:true",
+			app:       "copy_embed_code:true copy_link:true edit_app:false reset_code:true set_anonymous_access:true",
+			appWhenOn: "copy_embed_code:true copy_link:true"},
+		{before: turnOff, step: "off", user: "olivia",
+			space:     "manage_members:true publish_app:true see_anonymous_member:true set_anonymous_access:true",
+			app:       "copy_embed_code:false copy_link:false edit_app:false reset_code:true set_anonymous_access:true",
+			appWhenOn: "copy_embed_code:true copy_link:true"},
+		{step: "off", user: "dora",
+			space:     "manage_members:false publish_app:false see_anonymous_member:false set_anonymous_access:false",
+			app:       "copy_embed_code:false copy_link:false edit_app:false reset_code:false set_anonymous_access:false",
+			appWhenOn: "copy_embed_code:false copy_link:true"},
+	} {
+		if tc.before != nil {
+			tc.before()
+		}
+		spaces, _ := call(tc.user, "GET", "/spaces", "").([]any)
+		if len(spaces) != 1 {
+			t.Fatalf("%s, %s: spaces %v", tc.step, tc.user, spaces)
+		}
+		sp := spaces[0].(map[string]any)
+		listed := sp["apps"].([]any)[0].(map[string]any)
+		app, _ := call(tc.user, "GET", "/apps/market", "").(map[string]any)
+		for what, got := range map[string][2]string{
+			"GET /spaces: can":                   {flags(sp["can"]), tc.space},
+			"GET /spaces: the app's can":         {flags(listed["can"]), tc.app},
+			"GET /spaces: the app's can_when_on": {flags(listed["can_when_on"]), tc.appWhenOn},
+			"GET /apps/market: can":              {flags(app["can"]), tc.app},
+			"GET /apps/market: can_when_on":      {flags(app["can_when_on"]), tc.appWhenOn},
+		} {
+			if got[0] != got[1] {
+				t.Errorf("%s, %s, %s:\n got %s\nwant %s", tc.step, tc.user, what, got[0], got[1])
+			}
+		}
+	}
+
+	entries := call("alice", "GET", "/audit", "").(map[string]any)["entries"].([]any)
+	var got []string
+	for _, e := range entries {
+		e := e.(map[string]any)
+		for _, k := range []string{"id", "time", "actor", "action", "value", "label"} {
+			if _, ok := e[k]; !ok {
+				t.Errorf("audit entry without %q: %v", k, e)
+			}
+		}
+		got = append(got, fmt.Sprintf("%s %s: %s", e["actor"], e["action"], e["label"]))
+	}
+	want := []string{
+		"olivia set_anonymous_access: Set anonymous access",
+		"alice set_public_link_creation: Set Public link creation",
+		"olivia set_member: Set a member",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit log, newest first:\n got %q\nwant %q", got, want)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // an entry with a query string, read-only but for its query endpoint, and
 // a locked filter.
 func newDashboardHandler(t *testing.T) *handlerFixture {
-	return newHandlerWith(t, 10, func(h *Handler) {
+	return newHandler(t, 10, func(h *Handler) {
 		h.Apps = []AppConfig{{ID: "market", Space: "stats", Name: "Market",
 			Entry: "/d/abc/sales?orgId=1&kiosk", Scope: []string{"/d/abc*", "/api/ds/query", "/public/*"},
 			Deny:   []string{"/public/secret/*"},

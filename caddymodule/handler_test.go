@@ -27,14 +27,8 @@ type handlerFixture struct {
 	mu    sync.Mutex
 }
 
-func newHandler(t *testing.T, capacity int) *handlerFixture {
-	t.Helper()
-	return newHandlerWith(t, capacity, func(*Handler) {})
-}
-
-// newHandlerWith is newHandler with its configuration changed by mut
-// before it is provisioned.
-func newHandlerWith(t *testing.T, capacity int, mut func(*Handler)) *handlerFixture {
+// newHandler provisions a handler after edits to its configuration.
+func newHandler(t *testing.T, capacity int, edits ...func(*Handler)) *handlerFixture {
 	t.Helper()
 	f := &handlerFixture{clock: policytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
@@ -50,7 +44,9 @@ func newHandlerWith(t *testing.T, capacity int, mut func(*Handler)) *handlerFixt
 			Scope: []string{"/d/market*", "/assets/*"}, Deny: []string{"/assets/secret/*"}, Anonymous: true}},
 		now: f.clock.Now,
 	}
-	mut(f.h)
+	for _, edit := range edits {
+		edit(f.h)
+	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
 	if err := f.h.Provision(ctx); err != nil {

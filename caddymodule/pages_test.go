@@ -11,7 +11,7 @@ import (
 // only: never the union of every app's, which would tell anyone where
 // every app is embedded, and the handler's default for an unknown app.
 func TestPagesCarryTheirOwnAppsFrameAncestors(t *testing.T) {
-	f := newHandlerWith(t, 10, func(h *Handler) {
+	f := newHandler(t, 10, func(h *Handler) {
 		h.Apps = append(h.Apps, AppConfig{ID: "news", Space: "stats", Entry: "/n/index.html", Scope: []string{"/n/*"},
 			EmbedOrigins: []string{"https://news.example.net"}, Anonymous: true})
 	})

@@ -20,7 +20,10 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-const noPermissionReason = "You need the Public link creation permission and the owner or can_manage role in this space to share it."
+const (
+	noPermissionReason = "You need the Public link creation permission and the owner or can_manage role in this space to share it."
+	noEmbedReason      = "Copying the embed code needs the Public link creation permission and the owner or can_manage role in this space."
+)
 
 // TestBrowserSharingDialog: bob (Publishers, can_manage) turns sharing on
 // from the dialog, the link opens the dashboard in a private window, a
@@ -104,7 +107,9 @@ func TestBrowserSharingDialog(t *testing.T) {
 
 // TestBrowserNoPermissionNoToggle: dora, can_view without Public link
 // creation, sees why she cannot share, has no switch, no embed code and no
-// reset, and can still copy the link of an app that is on.
+// reset, and can still copy the link of an app that is on; among the
+// space's members she can neither add nor remove anyone, nor see
+// "Anonymous access".
 func TestBrowserNoPermissionNoToggle(t *testing.T) {
 	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
 	c := newClient(t)
@@ -126,6 +131,9 @@ func TestBrowserNoPermissionNoToggle(t *testing.T) {
 		chromedp.WaitVisible(openDialog("Share Market trends"), chromedp.BySearch),
 		chromedp.WaitVisible(inOpenDialog("p", noPermissionReason), chromedp.BySearch))
 	link := uiWaitValue(t, tab, "App link", "#code=", "")
+	// She could copy the link once sharing is on, not the embed code: the
+	// dialog says why, as the API's can_when_on tells it.
+	browse(t, tab, "reading why there is no embed code", chromedp.WaitVisible(inOpenDialog("p", noEmbedReason), chromedp.BySearch))
 	for what, xpath := range map[string]string{
 		"an Anyone with the link switch": labelled("Anyone with the link"),
 		"any switch":                     `//dialog[@open]//input[@role="switch" or @type="checkbox"]`,
@@ -144,6 +152,22 @@ func TestBrowserNoPermissionNoToggle(t *testing.T) {
 	if got := uiClipboard(t, tab); got != link {
 		t.Fatalf("clipboard = %q, want %q", got, link)
 	}
+
+	browse(t, tab, "opening the members of stats",
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotPresent(`//dialog[@open]`, chromedp.BySearch),
+		chromedp.Click(`//a[normalize-space()="Members of Public statistics"]`, chromedp.BySearch),
+		chromedp.WaitVisible(`//li[.//*[normalize-space()="dora"] and .//*[normalize-space()="Can view"]]`, chromedp.BySearch))
+	for what, xpath := range map[string]string{
+		"an Add member button":        button("Add member"),
+		"a Remove button":             `//button[normalize-space()="Remove"]`,
+		"the Anonymous access member": `//li[contains(@class,"anonymous")]`,
+		"a Turn off button":           `//button[normalize-space()="Turn off"]`,
+	} {
+		if n := uiCountX(t, tab, xpath); n != 0 {
+			t.Errorf("dora's members view has %s (%d × %s)", what, n, xpath)
+		}
+	}
 }
 
 // TestBrowserMembersTurnOff: bob opens the members of stats, finds
@@ -159,7 +183,18 @@ func TestBrowserMembersTurnOff(t *testing.T) {
 		chromedp.WaitVisible(`//h1[normalize-space()="Public statistics"]`, chromedp.BySearch),
 		chromedp.WaitVisible(`//li[.//*[normalize-space()="alice"] and .//*[normalize-space()="Owner"]]`, chromedp.BySearch),
 		chromedp.WaitVisible(`//li[.//*[normalize-space()="bob"] and .//*[normalize-space()="Can manage"]]`, chromedp.BySearch),
-		chromedp.WaitVisible(anonymousRow+`//li[contains(normalize-space(),"Market trends")]`, chromedp.BySearch),
+		chromedp.WaitVisible(anonymousRow+`//li[contains(normalize-space(),"Market trends")]`, chromedp.BySearch))
+	// As can_manage he may add and remove members, but not the owner.
+	for xpath, want := range map[string]int{
+		button("Add member"):   1,
+		button("Remove bob"):   1,
+		button("Remove alice"): 0,
+	} {
+		if n := uiVisibleX(t, tab, xpath); n != want {
+			t.Errorf("bob's members view shows %d × %s, want %d", n, xpath, want)
+		}
+	}
+	browse(t, tab, "turning off Market trends",
 		chromedp.Click(anonymousRow+button("Turn off Market trends"), chromedp.BySearch),
 		chromedp.WaitNotPresent(button("Turn off Market trends"), chromedp.BySearch),
 		chromedp.WaitVisible(`//*[@role="status" and contains(., "Anonymous access to Market trends is off")]`, chromedp.BySearch))

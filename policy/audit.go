@@ -22,6 +22,32 @@ const (
 	AuditRemoveMember          = "remove_member"
 )
 
+// auditLabels say each audit action in words, for people reading the log.
+var auditLabels = map[string]string{
+	AuditPublishApp:            "Published an app",
+	AuditEditApp:               "Edited an app",
+	AuditDeleteApp:             "Deleted an app",
+	AuditSetAnonymousAccess:    "Set anonymous access",
+	AuditResetCode:             "Reset the access code",
+	AuditSetPublicLinkCreation: "Set Public link creation",
+	AuditCreateRole:            "Created a role",
+	AuditUpdateRole:            "Changed a role",
+	AuditAssignRoles:           "Assigned roles",
+	AuditCreateSpace:           "Created a space",
+	AuditSetMember:             "Set a member",
+	AuditRemoveMember:          "Removed a member",
+}
+
+// AuditLabel says an audit action in words. An action this version does
+// not know (written by a newer instance sharing the store) is said as it
+// is stored.
+func AuditLabel(action string) string {
+	if l, ok := auditLabels[action]; ok {
+		return l
+	}
+	return action
+}
+
 // OperatorActor is the actor of changes made on the operator's admin
 // endpoint, where no tenant user signs in.
 const OperatorActor = "operator (admin API)"
@@ -52,4 +78,13 @@ type AuditEntry struct {
 	// Value is the new value, when the action sets one: "on", "off",
 	// "allowed", a space role, a list of roles.
 	Value string `json:"value,omitempty"`
+}
+
+// AuditView is an audit entry as the management API returns it: the
+// entry as stored, and its action in words. The label is not stored, so
+// old entries read with the words of the version that answers.
+type AuditView struct {
+	AuditEntry
+	// Label is AuditLabel(Action).
+	Label string `json:"label"`
 }

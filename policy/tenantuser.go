@@ -148,8 +148,8 @@ func (u TenantUser) Me(ctx context.Context) (Me, error) {
 		return Me{}, err
 	}
 	for _, sp := range spaces {
-		if r := m.Subject(u.User, u.t.cfg.Load().Admins, &sp).SpaceRole; r != "" {
-			me.Spaces = append(me.Spaces, SpaceView{Space: sp, Role: r})
+		if in := m.Subject(u.User, u.t.cfg.Load().Admins, &sp); in.SpaceRole != "" {
+			me.Spaces = append(me.Spaces, newSpaceView(sp, in))
 		}
 	}
 	return me, nil
@@ -166,7 +166,7 @@ func (u TenantUser) Capacity(ctx context.Context) (CapacityReport, error) {
 
 // AuditPage is a page of the audit log, newest first.
 type AuditPage struct {
-	Entries []AuditEntry `json:"entries"`
+	Entries []AuditView `json:"entries"`
 	// NextBefore asks for the next, older page; 0 when this page was not
 	// full, so there is none.
 	NextBefore uint64 `json:"next_before,omitempty"`
@@ -210,9 +210,9 @@ func (u TenantUser) AuditLog(ctx context.Context, before uint64, limit int) (Aud
 	if err != nil {
 		return AuditPage{}, err
 	}
-	page := AuditPage{Entries: out}
-	if page.Entries == nil {
-		page.Entries = []AuditEntry{}
+	page := AuditPage{Entries: make([]AuditView, len(out))}
+	for i, e := range out {
+		page.Entries[i] = AuditView{AuditEntry: e, Label: AuditLabel(e.Action)}
 	}
 	if n := len(out); n == limit {
 		page.NextBefore = out[n-1].ID

@@ -8,17 +8,33 @@ type AppView struct {
 	App
 	// Can tells, for each app action, whether the caller may do it.
 	Can map[Action]bool `json:"can"`
+	// CanWhenOn tells, for copying the link and the embed code, what Can
+	// would say were anonymous access on: while it is off, Can says no to
+	// everyone, and a sharing dialog still has to know what to offer once
+	// the switch is turned.
+	CanWhenOn map[Action]bool `json:"can_when_on"`
 }
 
 // appActions are the actions shown on an app.
 var appActions = []Action{ActSetAnonymousAccess, ActResetCode, ActCopyLink, ActCopyEmbedCode, ActEditApp}
 
-// newAppView says what s may do with a, an app of sp: copying only while
-// it is on, turning it on only in a managed space, editing only what the
-// API published.
+// copyActions are the actions that wait for anonymous access to be on.
+var copyActions = []Action{ActCopyLink, ActCopyEmbedCode}
+
+// newAppView says what s may do with a, an app of sp, now and were its
+// anonymous access on.
 func newAppView(a App, sp Space, s Subject) AppView {
-	v := AppView{App: a, Can: make(map[Action]bool, len(appActions))}
-	for _, act := range appActions {
+	on := a
+	on.AnonymousAccess = true
+	return AppView{App: a, Can: appCan(a, sp, s, appActions), CanWhenOn: appCan(on, sp, s, copyActions)}
+}
+
+// appCan decides acts for s on a, an app of sp: copying only while it is
+// on, turning it on only in a managed space, editing only what the API
+// published.
+func appCan(a App, sp Space, s Subject, acts []Action) map[Action]bool {
+	can := make(map[Action]bool, len(acts))
+	for _, act := range acts {
 		ok := Allowed(s, act)
 		switch act {
 		case ActSetAnonymousAccess:
@@ -28,9 +44,9 @@ func newAppView(a App, sp Space, s Subject) AppView {
 		case ActEditApp:
 			ok = ok && !a.Provisioned && (!a.AnonymousAccess || Allowed(s, ActSetAnonymousAccess))
 		}
-		v.Can[act] = ok
+		can[act] = ok
 	}
-	return v
+	return can
 }
 
 // forApp finds an app and checks the caller may do acts on it, in the

@@ -6,15 +6,38 @@ import (
 	"strings"
 )
 
-// SpaceView is a space as a tenant user sees it: the caller's role in it
-// and, when listed with them, its apps.
+// SpaceView is a space as a tenant user sees it: the caller's role in it,
+// what they may do in it and, when listed with them, its apps.
 type SpaceView struct {
 	Space
 	// Role is the caller's space role; empty when they are not a member
 	// (a tenant admin looking).
 	Role SpaceRole `json:"role,omitempty"`
+	// Can tells, for each space action, whether the caller may do it, so
+	// a user interface can leave out what would be refused.
+	Can map[Action]bool `json:"can"`
 	// Apps are the space's apps with what the caller may do with each.
 	Apps []AppView `json:"apps,omitempty"`
+}
+
+// spaceActions are the actions shown on a space: managing its members
+// (and seeing the "Anonymous access" member among them), publishing an app
+// to it, and turning its apps' anonymous access on or off from the members
+// view.
+var spaceActions = []Action{ActManageMembers, ActSeeAnonymousMember, ActPublishApp, ActSetAnonymousAccess}
+
+// newSpaceView says what s may do in sp: anonymous access only in a
+// managed space, as for each of its apps.
+func newSpaceView(sp Space, s Subject) SpaceView {
+	v := SpaceView{Space: sp, Role: s.SpaceRole, Can: make(map[Action]bool, len(spaceActions))}
+	for _, act := range spaceActions {
+		ok := Allowed(s, act)
+		if act == ActSetAnonymousAccess {
+			ok = ok && sp.Type == SpaceManaged
+		}
+		v.Can[act] = ok
+	}
+	return v
 }
 
 // Member is one entry of a space's members list: a user with a space
@@ -66,7 +89,8 @@ func (u TenantUser) Spaces(ctx context.Context) ([]SpaceView, error) {
 		if !Allowed(s, ActViewSpace) {
 			continue
 		}
-		v := SpaceView{Space: sp, Role: s.SpaceRole, Apps: []AppView{}}
+		v := newSpaceView(sp, s)
+		v.Apps = []AppView{}
 		for _, a := range apps {
 			if a.Space == sp.ID {
 				v.Apps = append(v.Apps, newAppView(a, sp, s))
@@ -92,7 +116,8 @@ func (u TenantUser) CreateSpace(ctx context.Context, sp Space) (SpaceView, error
 	if sp.Type == SpaceManaged {
 		act = ActCreateManagedSpace
 	}
-	if _, _, err := u.require(ctx, nil, act); err != nil {
+	_, m, err := u.require(ctx, nil, act)
+	if err != nil {
 		return SpaceView{}, err
 	}
 	if err := u.t.store.CreateSpace(ctx, sp); err != nil {
@@ -100,7 +125,9 @@ func (u TenantUser) CreateSpace(ctx context.Context, sp Space) (SpaceView, error
 	}
 	_ = u.t.notify(ctx)
 	u.record(ctx, AuditEntry{Action: AuditCreateSpace, Space: sp.ID, Value: string(sp.Type)})
-	return SpaceView{Space: sp, Role: SpaceOwner, Apps: []AppView{}}, nil
+	v := newSpaceView(sp, m.Subject(u.User, u.t.cfg.Load().Admins, &sp))
+	v.Apps = []AppView{}
+	return v, nil
 }
 
 // Members lists a space's members, owner first, then by user id; owners

@@ -93,8 +93,15 @@ func TestTenantUserWorkflow(t *testing.T) {
 	}
 	me, err := bob.Me(ctx)
 	must(t, err)
-	if me.PublicLinkCreation != policy.GrantAllowed || len(me.Spaces) != 1 || me.Spaces[0].Role != policy.SpaceCanManage {
+	if me.PublicLinkCreation != policy.GrantAllowed || len(me.Spaces) != 1 || me.Spaces[0].Role != policy.SpaceCanManage || !me.Spaces[0].Can[policy.ActSetAnonymousAccess] {
 		t.Fatalf("bob's me: %+v", me)
+	}
+	for user, want := range map[string]bool{"bob": true, "dora": false} {
+		spaces, err := f.as(user).Spaces(ctx)
+		must(t, err)
+		if len(spaces) != 1 || spaces[0].Can[policy.ActManageMembers] != want || spaces[0].Can[policy.ActSetAnonymousAccess] != want {
+			t.Fatalf("%s's spaces: %+v", user, spaces)
+		}
 	}
 
 	if v, err := bob.SetAnonymousAccess(ctx, "sales", true); err != nil || !v.AnonymousAccess {
@@ -163,6 +170,9 @@ func TestTenantUserWorkflow(t *testing.T) {
 		actions = append(actions, log[i].Actor+":"+log[i].Action)
 		if log[i].From != "192.0.2.9" || log[i].Time.IsZero() {
 			t.Fatalf("entry without where or when: %+v", log[i])
+		}
+		if log[i].Label != policy.AuditLabel(log[i].Action) || log[i].Label == log[i].Action {
+			t.Fatalf("entry without its action in words: %+v", log[i])
 		}
 	}
 	want := "alice:create_space alice:set_member alice:set_member bob:publish_app alice:create_role alice:assign_roles bob:set_anonymous_access bob:reset_code bob:set_anonymous_access"
@@ -271,8 +281,11 @@ func TestTenantUserDetails(t *testing.T) {
 	must(t, alice.SetUserDefault(ctx, policy.GrantAllowed))
 
 	// An app in a shared space cannot be turned on, and says so.
-	_, err := alice.CreateSpace(ctx, policy.Space{ID: "lab", Type: policy.SpaceShared})
+	lab, err := alice.CreateSpace(ctx, policy.Space{ID: "lab", Type: policy.SpaceShared})
 	must(t, err)
+	if !lab.Can[policy.ActManageMembers] || !lab.Can[policy.ActPublishApp] || lab.Can[policy.ActSetAnonymousAccess] {
+		t.Fatalf("can in a shared space its creator owns: %v", lab.Can)
+	}
 	v, err := alice.Publish(ctx, "lab", policy.App{ID: "lab-app", Entry: "/lab/", Scope: []string{"/lab/*"}})
 	must(t, err)
 	if v.Can[policy.ActSetAnonymousAccess] || !v.Can[policy.ActEditApp] {

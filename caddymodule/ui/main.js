@@ -91,7 +91,7 @@ async function route() {
   try {
     if (name === 'spaces' && arg) {
       document.title = 'Space — Anonymous access';
-      await renderSpace(view, me, arg);
+      await renderSpace(view, arg);
     } else if (name === 'admin') {
       document.title = 'Administration — Anonymous access';
       await renderAdmin(view, me);

@@ -33,15 +33,15 @@ export function openShare(app, space, opener, onChange) {
   // closing here would run the close handler after the new dialog opened.
   if (dialog.open) return;
   const c = { app, space, opener, onChange, changes: 0 };
+  // What the dialog offers, as the API says: can for what the caller may
+  // do now, can_when_on for what they could copy once sharing is on
+  // (can says no to copying while it is off, whoever asks).
   c.may = {
-    toggle: space.type === 'managed' && Boolean(app.can?.set_anonymous_access),
+    toggle: Boolean(app.can?.set_anonymous_access),
     reset: Boolean(app.can?.reset_code),
-    // can.copy_link and can.copy_embed_code are false while sharing is
-    // off, whoever asks; what the caller could copy once it is on
-    // follows from the space role and from being allowed to turn it on.
-    link: Boolean(app.can?.copy_link || space.role),
+    link: Boolean(app.can_when_on?.copy_link),
+    embed: Boolean(app.can_when_on?.copy_embed_code),
   };
-  c.may.embed = Boolean(app.can?.copy_embed_code) || c.may.toggle;
   c.ui = build(c);
   cur = c;
   document.getElementById('share-title').textContent = `Share ${appName(app)}`;

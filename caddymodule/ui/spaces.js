@@ -75,17 +75,15 @@ function appRow(app, space) {
 const assignable = Object.keys(spaceRoles).filter((role) => role !== 'owner');
 
 /** Renders the space spaceId and its members into view. */
-export async function renderSpace(view, me, spaceId) {
+export async function renderSpace(view, spaceId) {
   const [spaces, members] = await Promise.all([
     api('GET', '/spaces'),
     api('GET', `/spaces/${seg(spaceId)}/members`),
   ]);
   const space = spaces.find((s) => s.id === spaceId) || { id: spaceId, name: spaceId };
-  // The API gives spaces no "can"; these mirror its rules so that the view
-  // leaves out what would be refused. The API still decides.
-  const manages = space.role === 'owner' || space.role === 'can_manage';
-  const mayShare = manages && space.type === 'managed' && me.public_link_creation === 'allowed';
-  const ctx = { space, manages, mayShare };
+  // The view leaves out what the API says would be refused.
+  const can = space.can || {};
+  const ctx = { space, manages: Boolean(can.manage_members), mayShare: Boolean(can.set_anonymous_access) };
 
   ctx.status = el('p', { class: 'status', role: 'status' });
   ctx.listHeading = el('h2', { tabindex: '-1' }, 'Members');
@@ -97,7 +95,7 @@ export async function renderSpace(view, me, spaceId) {
     ctx.status,
     el('section', { class: 'card' }, ctx.listHeading, ctx.list));
   fill(ctx, members);
-  if (manages) view.append(addForm(ctx));
+  if (ctx.manages) view.append(addForm(ctx));
 }
 
 async function reload(ctx, message) {

@@ -6,21 +6,6 @@ import { api, el, report } from './api.js';
 const minute = 60 * 1000;
 const auditPage = 20;
 
-const actions = {
-  create_role: 'Created a role',
-  set_public_link_creation: 'Set Public link creation',
-  update_role: 'Changed a role',
-  assign_roles: 'Assigned roles',
-  create_space: 'Created a space',
-  set_member: 'Set a member',
-  remove_member: 'Removed a member',
-  publish_app: 'Published an app',
-  edit_app: 'Edited an app',
-  delete_app: 'Deleted an app',
-  set_anonymous_access: 'Set anonymous access',
-  reset_code: 'Reset the access code',
-};
-
 /** Appends the capacity part to view and loads it. */
 export async function capacitySection(view) {
   const body = el('div', {}, el('p', { class: 'muted' }, 'Loading…'));
@@ -124,7 +109,7 @@ function auditRow(e) {
   return el('tr', {},
     el('td', {}, el('time', { datetime: e.time }, when.toLocaleString())),
     el('td', {}, e.actor),
-    el('td', {}, actions[e.action] || e.action),
+    el('td', {}, e.label),
     el('td', {}, details),
     el('td', {}, e.from || ''));
 }
