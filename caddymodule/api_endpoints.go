@@ -150,10 +150,20 @@ type appBody struct {
 	Methods      []string `json:"methods"`
 	Deny         []string `json:"deny"`
 	EmbedOrigins []string `json:"embed_origins"`
+	Allow        []struct {
+		Methods []string `json:"methods"`
+		Paths   []string `json:"paths"`
+	} `json:"allow"`
+	Params map[string]string `json:"params"`
 }
 
 func (b appBody) app() policy.App {
-	return policy.App{ID: b.ID, Name: b.Name, Entry: b.Entry, Scope: b.Scope, Methods: b.Methods, Deny: b.Deny, EmbedOrigins: b.EmbedOrigins}
+	a := policy.App{ID: b.ID, Name: b.Name, Entry: b.Entry, Scope: b.Scope, Methods: b.Methods, Deny: b.Deny,
+		EmbedOrigins: b.EmbedOrigins, Params: b.Params}
+	for _, r := range b.Allow {
+		a.Allow = append(a.Allow, policy.AllowRule{Methods: r.Methods, Paths: r.Paths})
+	}
+	return a
 }
 
 func (h *Handler) apiPublish(a *apiRequest) (any, error) {

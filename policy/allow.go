@@ -29,17 +29,30 @@ func (ac Access) allows(method, path string) bool {
 	return false
 }
 
-// validateAllow checks each rule: known methods, in upper case, and paths
-// that lie inside the scope, since a rule never widens what is reachable.
-func (a *App) validateAllow() error {
-	for i := range a.Allow {
-		r := &a.Allow[i]
+// normalizeAllow upper-cases the rules' methods into slices of their own.
+func (a *App) normalizeAllow() {
+	if len(a.Allow) == 0 {
+		return
+	}
+	rules := make([]AllowRule, len(a.Allow))
+	for i, r := range a.Allow {
+		rules[i] = AllowRule{Methods: make([]string, len(r.Methods)), Paths: r.Paths}
+		for j, m := range r.Methods {
+			rules[i].Methods[j] = strings.ToUpper(m)
+		}
+	}
+	a.Allow = rules
+}
+
+// validateAllow checks each rule: known methods and paths that lie inside
+// the scope, since a rule never widens what is reachable.
+func (a App) validateAllow() error {
+	for _, r := range a.Allow {
 		if len(r.Methods) == 0 || len(r.Paths) == 0 {
 			return invalid("allow", "each rule names methods and paths")
 		}
-		for j, m := range r.Methods {
-			r.Methods[j] = strings.ToUpper(m)
-			if !knownMethods[r.Methods[j]] {
+		for _, m := range r.Methods {
+			if !knownMethods[m] {
 				return invalid("allow", "unknown HTTP method "+m)
 			}
 		}

@@ -177,6 +177,7 @@ func (a *App) Normalize() {
 	if a.Deny == nil {
 		a.Deny = []string{}
 	}
+	a.normalizeAllow()
 }
 
 // Validate checks an app definition: ids, a clean entry inside the scope

@@ -33,6 +33,7 @@ func TestAppValidate(t *testing.T) {
 	dashboard.Entry = "/d/market.html?orgId=1&var-region=emea&kiosk"
 	dashboard.Allow = []AllowRule{{Methods: []string{"post"}, Paths: []string{"/d/query"}}}
 	dashboard.Params = map[string]string{"var-region": "emea"}
+	dashboard.Normalize()
 	if err := dashboard.Validate(); err != nil {
 		t.Fatalf("an entry with a query, an allow rule and params: %v", err)
 	}

@@ -23,7 +23,13 @@ type PublishBounds struct {
 // check refuses an app a tenant user may not publish under b; defaults are
 // the handler's embed origins.
 func (b PublishBounds) check(a App, defaults []string) error {
-	for _, p := range slices.Concat(a.Scope, a.Deny) {
+	patterns := slices.Concat(a.Scope, a.Deny)
+	allowed := slices.Clone(a.Methods)
+	for _, r := range a.Allow {
+		patterns = append(patterns, r.Paths...)
+		allowed = append(allowed, r.Methods...)
+	}
+	for _, p := range patterns {
 		if len(b.Roots) > 0 && !slices.ContainsFunc(b.Roots, func(root string) bool { return patternWithin(p, root) }) {
 			return invalid("scope", "must lie under "+strings.Join(b.Roots, " ")+" (the gateway's published_apps)")
 		}
@@ -32,7 +38,7 @@ func (b PublishBounds) check(a App, defaults []string) error {
 	if len(methods) == 0 {
 		methods = []string{"GET", "HEAD"}
 	}
-	for _, m := range a.Methods {
+	for _, m := range allowed {
 		if !slices.Contains(methods, m) && !(m == "HEAD" && slices.Contains(methods, "GET")) {
 			return invalid("methods", "may only be "+strings.Join(methods, " ")+" (the gateway's published_apps)")
 		}

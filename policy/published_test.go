@@ -38,6 +38,13 @@ func TestPublishedAppsStayWithinTheOperatorsBounds(t *testing.T) {
 		{"a prefix wider than its root", bounded, app(func(a *policy.App) { a.Scope = append(a.Scope, "/api/ds/query*") }), false},
 		{"POST within bounds", bounded, app(func(a *policy.App) { a.Methods = []string{"GET", "HEAD", "POST"} }), true},
 		{"DELETE beyond bounds", bounded, app(func(a *policy.App) { a.Methods = []string{"GET", "DELETE"} }), false},
+		{"defaults: an allow rule for POST", policy.PublishBounds{}, app(func(a *policy.App) {
+			a.Allow = []policy.AllowRule{{Methods: []string{"POST"}, Paths: []string{"/dashboards/sales/query"}}}
+		}), false},
+		{"an allow rule within bounds", bounded, app(func(a *policy.App) {
+			a.Scope = append(a.Scope, "/api/ds/query")
+			a.Allow = []policy.AllowRule{{Methods: []string{"POST"}, Paths: []string{"/api/ds/query"}}}
+		}), true},
 		{"the bounded origin", bounded, app(func(a *policy.App) { a.EmbedOrigins = []string{"https://news.example.net"} }), true},
 		{"the handler's origin under other bounds", bounded, app(func(a *policy.App) { a.EmbedOrigins = []string{"https://www.example.org"} }), false},
 	} {
