@@ -225,6 +225,45 @@ func (t *Tenant) Register(ctx context.Context, registrant any, r Registration) e
 }
 
 func (t *Tenant) validate(ctx context.Context, r Registration) (*registration, error) {
+	stored, err := t.store.Spaces(ctx)
+	if err != nil {
+		return nil, err
+	}
+	types := map[string]SpaceType{}
+	for _, sp := range stored {
+		types[sp.ID] = sp.Type
+	}
+	reg, err := checkRegistration(r, types)
+	if err != nil {
+		return nil, err
+	}
+	key := r.SigningKey
+	if len(key) == 0 {
+		if key, err = t.store.SigningKey(ctx, NewSigningKey()); err != nil {
+			return nil, err
+		}
+	}
+	if reg.signer, err = NewSigner(key, t.Issuer(), t.now); err != nil {
+		return nil, err
+	}
+	return reg, nil
+}
+
+// ValidateRegistration checks a configuration on its own, without a store:
+// what `caddy validate` can say of it while another process holds the
+// state. Spaces created through the API are not known here, so an app in
+// one of them is not refused for it.
+func ValidateRegistration(r Registration) error {
+	if len(r.SigningKey) > 0 && len(r.SigningKey) < MinSigningKeyLen {
+		return invalid("signing_key", "must be at least 32 bytes")
+	}
+	_, err := checkRegistration(r, nil)
+	return err
+}
+
+// checkRegistration checks what a registration says by itself; types are
+// the stored spaces' types, nil when they cannot be known.
+func checkRegistration(r Registration, types map[string]SpaceType) (*registration, error) {
 	cfg := r.Config
 	if cfg.Capacity < 0 {
 		return nil, invalid("capacity", "must not be negative")
@@ -240,26 +279,14 @@ func (t *Tenant) validate(ctx context.Context, r Registration) (*registration, e
 			return nil, err
 		}
 	}
-	key := r.SigningKey
-	if len(key) == 0 {
-		var err error
-		if key, err = t.store.SigningKey(ctx, NewSigningKey()); err != nil {
-			return nil, err
-		}
-	}
-	signer, err := NewSigner(key, t.Issuer(), t.now)
-	if err != nil {
+	if err := cfg.Published.Validate(); err != nil {
 		return nil, err
 	}
-	reg := &registration{cfg: cfg, signer: signer, spaces: map[string]Space{}, apps: map[string]App{}}
-	stored, err := t.store.Spaces(ctx)
-	if err != nil {
-		return nil, err
+	known := types != nil
+	if !known {
+		types = map[string]SpaceType{}
 	}
-	types := map[string]SpaceType{}
-	for _, sp := range stored {
-		types[sp.ID] = sp.Type
-	}
+	reg := &registration{cfg: cfg, spaces: map[string]Space{}, apps: map[string]App{}}
 	for _, sp := range r.Spaces {
 		sp.Provisioned = true
 		if sp.Type == "" {
@@ -280,10 +307,10 @@ func (t *Tenant) validate(ctx context.Context, r Registration) (*registration, e
 			return nil, errors.New("app " + a.ID + ": " + err.Error())
 		}
 		typ, ok := types[a.Space]
-		if !ok {
+		if !ok && known {
 			return nil, errors.New("app " + a.ID + ": " + ErrUnknownSpace.Error() + " " + a.Space)
 		}
-		if pa.InitiallyOn && typ != SpaceManaged {
+		if ok && pa.InitiallyOn && typ != SpaceManaged {
 			return nil, errors.New("app " + a.ID + ": " + ErrNotManaged.Error())
 		}
 		reg.apps[a.ID] = a
