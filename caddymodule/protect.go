@@ -118,9 +118,10 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// or its time is up, not left running on a check made at its start.
 	ctx, release := h.tenant.tenant.Hold(r.Context(), v)
 	defer release()
-	err := next.ServeHTTP(&privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r.WithContext(ctx))
-	h.countStreamEnd(ctx)
-	return err
+	// Deferred: reverse_proxy ends a response it cut mid-stream with
+	// panic(http.ErrAbortHandler), which skips whatever follows the call.
+	defer h.countStreamEnd(ctx)
+	return next.ServeHTTP(&privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r.WithContext(ctx))
 }
 
 // countStreamEnd counts a request the gateway ended before it was done.

@@ -93,7 +93,9 @@ func (c *CookieCheck) Offer(app, token string) bool {
 	c.n++
 	v, granting, err := c.t.authorize(c.view, token, c.method, c.path)
 	if err == nil && v.Session.App == app {
-		c.Decision = Decision{Granted: v, lock: granting.lock}
+		// Dead cookies seen before the one that granted are still
+		// cleared, or the browser would send them on every request.
+		c.Decision = Decision{Granted: v, lock: granting.lock, Revoked: c.Revoked}
 		return false
 	}
 	err = c.judge(app, token, v, err)

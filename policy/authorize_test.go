@@ -130,3 +130,18 @@ func BenchmarkAuthorizeRequest(b *testing.B) {
 		})
 	}
 }
+
+// TestADeadCookieBeforeALiveOneIsStillCleared checks that a revoked cookie
+// offered before the cookie that grants is still marked for clearing.
+func TestADeadCookieBeforeALiveOneIsStillCleared(t *testing.T) {
+	f := newFixture(t, 10)
+	market := f.open1(t)
+	sales := withSales(t, f)
+	if _, err := f.t.AsOperator("192.0.2.9").ResetCode(context.Background(), "sales"); err != nil {
+		t.Fatal(err)
+	}
+	d := check(f, "/dash/market.html", cookies("sales", sales.Token, "market", market.Token))
+	if d.Granted == nil || len(d.Revoked) != 1 || d.Revoked[0].App != "sales" {
+		t.Fatalf("granted %v, revoked %+v", d.Granted != nil, d.Revoked)
+	}
+}
