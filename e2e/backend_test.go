@@ -32,7 +32,17 @@ type backend struct {
 	seen []seenRequest
 }
 
-func newBackend(t *testing.T) *backend {
+func newBackend(t *testing.T) *backend { return startBackend(t, answerPlain) }
+
+// answerPlain is the backend's usual answer: "backend <method> <path>".
+func answerPlain(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "backend %s %s", r.Method, r.URL.Path)
+}
+
+// startBackend starts a backend that records every request and then
+// answers it with answer.
+func startBackend(t *testing.T, answer http.HandlerFunc) *backend {
 	b := &backend{}
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Recorded on arrival, so that a request whose body never
@@ -48,8 +58,7 @@ func newBackend(t *testing.T) *backend {
 		b.mu.Lock()
 		b.seen[i].Body = string(body)
 		b.mu.Unlock()
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintf(w, "backend %s %s", r.Method, r.URL.Path)
+		answer(w, r)
 	}))
 	t.Cleanup(b.srv.Close)
 	return b

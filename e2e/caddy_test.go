@@ -123,6 +123,12 @@ type gatewayConfig struct {
 	// ExtraEmbedOrigins is appended to embed_origins (with a leading
 	// space).
 	ExtraEmbedOrigins string
+	// ErrorPages sets error_pages (builtin or caddy).
+	ErrorPages string
+	// Routes, when set, replaces the site's reverse_proxy: the rest of
+	// the site as an operator lays it out (handle blocks, route, respond,
+	// file_server, rewrites, handle_errors), inserted as it is.
+	Routes string
 }
 
 type caddyfileData struct {
