@@ -9,8 +9,9 @@ import (
 
 // serveHealth answers a load balancer's health check: 200 {"store":"up"}
 // while the tenant's store is up, 503 {"store":"down"} with Retry-After
-// while it is not, which is when this instance can start no session. It
-// needs no session and says nothing about apps.
+// while it is not: then this instance either turns new visitors away or
+// may miss changes made on other instances. It needs no session and says
+// nothing about apps.
 func (h *Handler) serveHealth(w http.ResponseWriter, r *http.Request) error {
 	noStore(w)
 	w.Header().Set("Content-Type", "application/json")
