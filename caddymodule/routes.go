@@ -26,6 +26,7 @@ func (h *Handler) gatewayMux() *http.ServeMux {
 	mux.Handle("GET "+p+"/open/{app}/{rest...}", endpoint(h.serveLandingOnly))
 	mux.Handle("POST "+p+"/open/{app}/{rest...}", endpoint(h.serveLandingOnly))
 	mux.Handle("GET "+p+"/session", endpoint(h.serveSession))
+	mux.Handle("GET "+p+"/healthz", endpoint(h.serveHealth))
 	mux.Handle("GET "+p+"/ui/", endpoint(h.serveUI))
 	// Relative asset URLs in the page resolve only below the slash.
 	mux.Handle("GET "+p+"/ui", http.RedirectHandler(p+"/ui/", http.StatusMovedPermanently))

@@ -79,13 +79,9 @@ func tenantUsage() []metrics.TenantUsage {
 		}
 		seen[t.Name()] = true
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		rep, err := t.Capacity(ctx)
+		rep, err := t.CheckStore(ctx)
 		cancel()
-		u := metrics.TenantUsage{Tenant: t.Name(), Capacity: t.Config().Capacity, StoreUp: err == nil && t.FeedConnected()}
-		if err == nil {
-			u.Active = rep.PerApp
-		}
-		out = append(out, u)
+		out = append(out, metrics.TenantUsage{Tenant: t.Name(), Capacity: t.Config().Capacity, Active: rep.PerApp, StoreUp: err == nil})
 	}
 	return out
 }

@@ -33,6 +33,7 @@ type Tenant struct {
 	done     chan struct{}
 	sampled  chan struct{}
 	history  usageHistory
+	probe    storeProbe
 
 	mu         sync.Mutex // serialises view rebuilds and registrations
 	registered map[any]*registration

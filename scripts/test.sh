@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The test command: formatting, vet, the race-enabled unit tests of the
-# plugin's module, the same for the end-to-end module in e2e/ (which builds
-# and runs the real Caddy binary, redis-server and chromium), and a check
-# that the built binary carries both modules.
+# The test command: formatting, vet, the example Prometheus alert rules and
+# their unit tests, the race-enabled unit tests of the plugin's module, the
+# same for the end-to-end module in e2e/ (which builds and runs the real
+# Caddy binary, redis-server and chromium), and a check that the built
+# binary carries both modules.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,22 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+
+# The example alert rules and their unit tests. Like the Redis and browser
+# tests, they are skipped without promtool, unless CI is set.
+if command -v promtool >/dev/null 2>&1; then
+	(
+		cd examples/prometheus
+		promtool check rules anonymous-access.rules.yml
+		promtool test rules anonymous-access.test.yml
+	)
+elif [ -n "${CI:-}" ]; then
+	echo "promtool not found, and CI is set: install it (apt-get install prometheus)" >&2
+	exit 1
+else
+	echo "promtool not found: skipping the alert rule tests (apt-get install prometheus)" >&2
+fi
+
 go test -race -count=1 ./...
 (
 	cd e2e
