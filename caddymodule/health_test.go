@@ -42,7 +42,7 @@ func TestHealthEmbeddedStore(t *testing.T) {
 }
 
 func TestHealthUnderTheConfiguredPrefix(t *testing.T) {
-	f := newHandlerWith(t, 10, func(h *Handler) { h.Prefix = "/gw" })
+	f := newHandler(t, 10, func(h *Handler) { h.Prefix = "/gw" })
 	wantHealth(t, f.serve(get("/gw/healthz", nil)), http.StatusOK, `{"store":"up"}`)
 	// Elsewhere the path is protected content like any other.
 	if w := f.serve(get("/_anon/healthz", nil)); w.Code != http.StatusUnauthorized {
@@ -55,7 +55,7 @@ func TestHealthUnderTheConfiguredPrefix(t *testing.T) {
 // once the server is back, with no help.
 func TestHealthRedisDown(t *testing.T) {
 	srv := redistest.Start(t)
-	f := newHandlerWith(t, 10, func(h *Handler) {
+	f := newHandler(t, 10, func(h *Handler) {
 		h.Storage = &Storage{Type: "redis", Redis: &RedisStorage{URL: srv.URL()}}
 	})
 	health := func() *httptest.ResponseRecorder {
