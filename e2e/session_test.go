@@ -64,8 +64,12 @@ func sessionFrom(t *testing.T, app string, r reply) session {
 	return session{app: app, cookie: ck, token: ck.Value, jti: tokenID(t, ck.Value)}
 }
 
-// tokenID reads the session id (jti) from a JWT's payload.
-func tokenID(t *testing.T, token string) string {
+// tokenClaims reads the claims of a session token's payload the tests
+// look at.
+func tokenClaims(t *testing.T, token string) (c struct {
+	ID  string `json:"jti"`
+	Exp int64  `json:"exp"`
+}) {
 	t.Helper()
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
@@ -75,14 +79,14 @@ func tokenID(t *testing.T, token string) string {
 	if err != nil {
 		t.Fatalf("JWT payload: %v", err)
 	}
-	var c struct {
-		ID string `json:"jti"`
+	if err := json.Unmarshal(payload, &c); err != nil || c.ID == "" || c.Exp == 0 {
+		t.Fatalf("JWT payload without jti or exp: %s", payload)
 	}
-	if err := json.Unmarshal(payload, &c); err != nil || c.ID == "" {
-		t.Fatalf("JWT payload without jti: %s", payload)
-	}
-	return c.ID
+	return c
 }
+
+// tokenID reads the session id (jti) from a JWT's payload.
+func tokenID(t *testing.T, token string) string { return tokenClaims(t, token).ID }
 
 // getWith fetches path on g with s's cookie.
 func getWith(t *testing.T, c *client, g *gateway, s session, path string) reply {
