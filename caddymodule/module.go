@@ -162,32 +162,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if h.Tenant == "" {
-		h.Tenant = policy.DefaultTenant
-	}
-	cfg := policy.TenantConfig{
-		Capacity: h.Capacity, SessionTTL: time.Duration(h.SessionTTL), RenewalWindow: time.Duration(h.RenewalWindow), Prefix: h.Prefix,
-	}.WithDefaults()
-	h.Capacity, h.Prefix = cfg.Capacity, cfg.Prefix
-	h.SessionTTL, h.RenewalWindow = caddy.Duration(cfg.SessionTTL), caddy.Duration(cfg.RenewalWindow)
-	if !validPrefix.MatchString(h.Prefix) {
-		return fmt.Errorf("anonymous_access: prefix must be a clean path of letters, digits and ._~- : %q", h.Prefix)
-	}
-	switch h.ErrorPages {
-	case "":
-		h.ErrorPages = errorPagesBuiltin
-	case errorPagesBuiltin, errorPagesCaddy:
-	default:
-		return fmt.Errorf("anonymous_access: error_pages must be builtin or caddy, not %q", h.ErrorPages)
-	}
-	h.gateway, h.api = h.gatewayMux(), h.apiMux()
-	if h.Storage == nil {
-		h.Storage = &Storage{}
-	}
-	if h.Storage.Type == "" {
-		h.Storage.Type = "bolt"
-	}
-	if err := policy.ValidateID("tenant", h.Tenant); err != nil {
+	cfg, err := h.settle()
+	if err != nil {
 		return err
 	}
 	if err := metrics.Register(ctx.GetMetricsRegistry()); err != nil {
@@ -240,6 +216,40 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("anonymous_access: %w", err)
 	}
 	return nil
+}
+
+// settle sets the handler's defaults (from policy's), checks the settings
+// that need no state, and builds its routes.
+func (h *Handler) settle() (policy.TenantConfig, error) {
+	if h.Tenant == "" {
+		h.Tenant = policy.DefaultTenant
+	}
+	if err := policy.ValidateID("tenant", h.Tenant); err != nil {
+		return policy.TenantConfig{}, err
+	}
+	cfg := policy.TenantConfig{
+		Capacity: h.Capacity, SessionTTL: time.Duration(h.SessionTTL), RenewalWindow: time.Duration(h.RenewalWindow), Prefix: h.Prefix,
+	}.WithDefaults()
+	h.Capacity, h.Prefix = cfg.Capacity, cfg.Prefix
+	h.SessionTTL, h.RenewalWindow = caddy.Duration(cfg.SessionTTL), caddy.Duration(cfg.RenewalWindow)
+	if !validPrefix.MatchString(h.Prefix) {
+		return cfg, fmt.Errorf("anonymous_access: prefix must be a clean path of letters, digits and ._~- : %q", h.Prefix)
+	}
+	switch h.ErrorPages {
+	case "":
+		h.ErrorPages = errorPagesBuiltin
+	case errorPagesBuiltin, errorPagesCaddy:
+	default:
+		return cfg, fmt.Errorf("anonymous_access: error_pages must be builtin or caddy, not %q", h.ErrorPages)
+	}
+	if h.Storage == nil {
+		h.Storage = &Storage{}
+	}
+	if h.Storage.Type == "" {
+		h.Storage.Type = "bolt"
+	}
+	h.gateway, h.api = h.gatewayMux(), h.apiMux()
+	return cfg, nil
 }
 
 // validatingOnly reports whether this process is `caddy validate`, which
