@@ -13,6 +13,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,14 @@ var pluginRoot string
 // adminClient talks to admin endpoints and probes readiness. It keeps no
 // connection open to a process that a test is about to stop.
 var adminClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
+// probeClient asks a site whether it serves yet. It accepts any
+// certificate: readiness is all it checks, and the tests of a site over
+// TLS verify the chain with clients of their own.
+var probeClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+	DisableKeepAlives: true,
+	TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
+}}
 
 func TestMain(m *testing.M) {
 	os.Exit(runWithCaddy(m))
@@ -148,6 +157,7 @@ type gateway struct {
 	backend   *backend
 	admin     string
 	site      string
+	origin    string // as viewers reach the site: http://<site>, or https://localhost:<port> over TLS
 	caddyfile string
 	bolt      string
 	accessLog string
@@ -177,19 +187,28 @@ func startGateway(t *testing.T, dir string, be *backend, cfg gatewayConfig) *gat
 		bolt:      filepath.Join(dir, "state.db"),
 		exited:    make(chan struct{}),
 	}
+	g.origin = "http://" + g.site
 	if cfg.AccessLog {
 		g.accessLog = filepath.Join(dir, "access.log")
-	}
-	for _, d := range []string{"home", "data", "config"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
 	}
 	if err := g.writeCaddyfile(cfg); err != nil {
 		t.Fatal(err)
 	}
+	g.run(t)
+	return g
+}
+
+// run starts Caddy on g's Caddyfile, with HOME and XDG directories under
+// g's directory, and waits until it serves; the test's cleanup stops it.
+func (g *gateway) run(t *testing.T) {
+	t.Helper()
+	for _, d := range []string{"home", "data", "config"} {
+		if err := os.MkdirAll(filepath.Join(g.dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
 	g.cmd = exec.Command(caddyBin, "run", "--config", g.caddyfile)
-	g.cmd.Dir = dir
+	g.cmd.Dir = g.dir
 	g.cmd.Env = g.env()
 	g.cmd.Stdout = &g.stdout
 	g.cmd.Stderr = &g.stderr
@@ -206,7 +225,6 @@ func startGateway(t *testing.T, dir string, be *backend, cfg gatewayConfig) *gat
 		}
 	})
 	g.waitReady(t)
-	return g
 }
 
 func (g *gateway) writeCaddyfile(cfg gatewayConfig) error {
@@ -251,7 +269,7 @@ func (g *gateway) waitReady(t *testing.T) {
 	t.Helper()
 	ours := []byte(g.bolt)
 	if g.cfg.RedisURL != "" {
-		ours = []byte("http://" + g.site)
+		ours = []byte(g.origin)
 	}
 	ready := func() bool {
 		resp, err := adminClient.Get("http://" + g.admin + "/config/")
@@ -263,7 +281,7 @@ func (g *gateway) waitReady(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, ours) {
 			return false
 		}
-		resp, err = adminClient.Get("http://" + g.site + "/_anon/open/probe")
+		resp, err = probeClient.Get(g.url("/_anon/open/probe"))
 		if err != nil {
 			return false
 		}
@@ -308,7 +326,7 @@ func (g *gateway) stop() error {
 	return err
 }
 
-func (g *gateway) url(path string) string { return "http://" + g.site + path }
+func (g *gateway) url(path string) string { return g.origin + path }
 
 // reload writes cfg to the Caddyfile and runs `caddy reload`.
 func (g *gateway) reload(cfg gatewayConfig) error {

@@ -57,7 +57,7 @@ func (g *gateway) link(t *testing.T, app string) string {
 	if err != nil {
 		t.Fatalf("link %q: %v", line, err)
 	}
-	if want := "http://" + g.site + "/_anon/open/" + app; u.Scheme+"://"+u.Host+u.Path != want || u.RawQuery != "" {
+	if want := g.url("/_anon/open/" + app); u.Scheme+"://"+u.Host+u.Path != want || u.RawQuery != "" {
 		t.Fatalf("link = %q, want %s#code=...", line, want)
 	}
 	frag, err := url.ParseQuery(u.Fragment)

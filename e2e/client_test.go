@@ -54,6 +54,7 @@ func newClient(t *testing.T) *client {
 // reply is a response read in full.
 type reply struct {
 	Status int
+	Proto  string // HTTP/1.1, HTTP/2.0
 	Header http.Header
 	Body   []byte
 }
@@ -76,7 +77,7 @@ func (c *client) send(method, rawURL string, hdr http.Header, body string) (repl
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
-	return reply{Status: resp.StatusCode, Header: resp.Header, Body: b}, err
+	return reply{Status: resp.StatusCode, Proto: resp.Proto, Header: resp.Header, Body: b}, err
 }
 
 func (c *client) do(t *testing.T, method, rawURL string, hdr http.Header, body string) reply {
