@@ -114,3 +114,23 @@ func TestDoubledSlashesAreMerged(t *testing.T) {
 		}
 	}
 }
+
+// TestLockedParamsHoldInFormBodies checks that a locked parameter cannot be
+// sent in a form body instead, which most backends read first.
+func TestLockedParamsHoldInFormBodies(t *testing.T) {
+	f := newDashboardHandler(t)
+	c := f.open(t, url.Values{"code": {f.code(t)}})
+	r := httptest.NewRequest("POST", "/api/ds/query?var-region=us", strings.NewReader("var-region=apac&q=sum&var%2Dregion=x"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.AddCookie(c)
+	if w := f.serve(r); w.Code != 200 {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	up := f.seen[len(f.seen)-1]
+	if err := up.ParseForm(); err != nil {
+		t.Fatal(err)
+	}
+	if got := up.Form["var-region"]; len(got) != 2 || got[0] != "emea" || got[1] != "emea" || up.PostForm.Get("q") != "sum" {
+		t.Fatalf("the backend read var-region %q (post form %q)", got, up.PostForm)
+	}
+}

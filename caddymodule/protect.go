@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,6 +105,9 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	if q, ok := d.LockedQuery(r.URL.RawQuery); ok {
 		r.URL.RawQuery = q
 		r.RequestURI = r.URL.RequestURI()
+		if err := lockForm(r, d); err != nil {
+			return h.refuse(w, r, err)
+		}
 	}
 	stripSessionCookies(r.Header)
 	r.Header[headerApp] = []string{v.Session.App}
@@ -135,6 +139,31 @@ func (h *Handler) countStreamEnd(ctx context.Context) {
 	case errors.Is(cause, policy.ErrExpired):
 		metrics.StreamsClosed.WithLabelValues(h.Tenant, metrics.ReasonExpired).Inc()
 	}
+}
+
+// lockForm applies an app's locked parameters to a form body too: most
+// backends (Go's ParseForm, PHP, Prometheus) read a form field from the
+// body before the query string, so a locked filter would otherwise be
+// one POST away. Only urlencoded forms are rewritten; other bodies are
+// the backend's to read (the README says what that means).
+func lockForm(r *http.Request, d *policy.Decision) error {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	if r.Body == nil || r.Body == http.NoBody || !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
+	if err != nil {
+		return errBodyUnreadable
+	}
+	if len(body) > maxAnonymousBody {
+		return errBodyTooLarge
+	}
+	locked, _ := d.LockedQuery(string(body))
+	r.Body = io.NopCloser(strings.NewReader(locked))
+	r.ContentLength = int64(len(locked))
+	r.Header.Set("Content-Length", strconv.Itoa(len(locked)))
+	r.TransferEncoding = nil
+	return nil
 }
 
 // capBody refuses an anonymous request body over maxAnonymousBody before
