@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"math"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,11 +15,6 @@ import (
 type trackedSession struct {
 	exp int64
 	app uint32
-}
-
-type expiry struct {
-	exp int64
-	key policy.SessionKey
 }
 
 // tableShards spreads sessions over independently locked shards, so
@@ -48,8 +42,7 @@ type sessionTable struct {
 type tableShard struct {
 	mu     sync.Mutex
 	byKey  map[policy.SessionKey]trackedSession
-	queue  []expiry // by expiry, oldest first, from head on
-	head   int
+	queue  expiryQueue[policy.SessionKey]
 	perApp []int // live sessions by app index
 }
 
@@ -146,26 +139,11 @@ func (t *sessionTable) insert(rec policy.SessionRecord) bool {
 		sh.perApp = append(sh.perApp, 0)
 	}
 	sh.perApp[app]++
-	sh.enqueue(expiry{exp: rec.ExpiresAt, key: rec.Key})
+	sh.queue.push(rec.ExpiresAt, rec.Key)
 	sh.mu.Unlock()
 	for e := t.nextExp.Load(); rec.ExpiresAt < e && !t.nextExp.CompareAndSwap(e, rec.ExpiresAt); e = t.nextExp.Load() {
 	}
 	return true
-}
-
-// enqueue keeps the queue ordered by expiry. Sessions of one tenant share
-// one lifetime, so they arrive in order and append; only a changed
-// session_ttl or a restore brings one out of order.
-func (sh *tableShard) enqueue(e expiry) {
-	n := len(sh.queue)
-	if n == sh.head || sh.queue[n-1].exp <= e.exp {
-		sh.queue = append(sh.queue, e)
-		return
-	}
-	i := sh.head + sort.Search(n-sh.head, func(i int) bool { return sh.queue[sh.head+i].exp > e.exp })
-	sh.queue = append(sh.queue, expiry{})
-	copy(sh.queue[i+1:], sh.queue[i:])
-	sh.queue[i] = e
 }
 
 // sweep drops expired sessions. Unless forced it only runs when the
@@ -184,9 +162,7 @@ func (t *sessionTable) sweep(now int64, force bool) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		for sh.head < len(sh.queue) && sh.queue[sh.head].exp <= now {
-			e := sh.queue[sh.head]
-			sh.head++
+		for e, ok := sh.queue.pop(now); ok; e, ok = sh.queue.pop(now) {
 			s, ok := sh.byKey[e.key]
 			if !ok || s.exp != e.exp {
 				continue // ended early
@@ -195,12 +171,8 @@ func (t *sessionTable) sweep(now int64, force bool) {
 			sh.perApp[s.app]--
 			t.live.Add(-1)
 		}
-		if sh.head > 1024 && sh.head*2 > len(sh.queue) {
-			sh.queue = append(sh.queue[:0:0], sh.queue[sh.head:]...)
-			sh.head = 0
-		}
-		if sh.head < len(sh.queue) {
-			next = min(next, sh.queue[sh.head].exp)
+		if exp, ok := sh.queue.next(); ok {
+			next = min(next, exp)
 		}
 		sh.mu.Unlock()
 	}
