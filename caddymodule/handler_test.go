@@ -27,7 +27,9 @@ type handlerFixture struct {
 	mu    sync.Mutex
 }
 
-func newHandler(t *testing.T, capacity int) *handlerFixture {
+// newHandler provisions the fixture's handler with capacity, after
+// applying configure to it.
+func newHandler(t *testing.T, capacity int, configure ...func(*Handler)) *handlerFixture {
 	t.Helper()
 	f := &handlerFixture{clock: policytest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	name := strings.ToLower(strings.NewReplacer("/", "-", "_", "-").Replace(t.Name()))
@@ -42,6 +44,9 @@ func newHandler(t *testing.T, capacity int) *handlerFixture {
 		Apps: []AppConfig{{ID: "market", Space: "stats", Name: "Market", Entry: "/d/market.html",
 			Scope: []string{"/d/market*", "/assets/*"}, Deny: []string{"/assets/secret/*"}, Anonymous: true}},
 		now: f.clock.Now,
+	}
+	for _, c := range configure {
+		c(f.h)
 	}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	t.Cleanup(cancel)
@@ -182,6 +187,27 @@ func TestExpiryAndReloadStartsNewSession(t *testing.T) {
 	w = f.serve(get("/d/market.html", fresh[0], "Sec-Fetch-Dest", "document", "Accept", "text/html"))
 	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "Your session has ended") || strings.Contains(w.Body.String(), "Start a new session") {
 		t.Fatalf("after the renewal window: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestExpiredCookieRenewsOnce: two tabs reloading on one expired cookie, or
+// someone replaying a copied one, start one session, not two.
+func TestExpiredCookieRenewsOnce(t *testing.T) {
+	f := newHandler(t, 10)
+	c := f.open(t, url.Values{"code": {f.code(t)}})
+	f.clock.Advance(16 * time.Minute)
+	reload := func() *httptest.ResponseRecorder {
+		return f.serve(get("/d/market.html", c, "Sec-Fetch-Dest", "document", "Accept", "text/html"))
+	}
+	if w := reload(); w.Code != 200 || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("the first reload: %d %v", w.Code, w.Result().Cookies())
+	}
+	w := reload()
+	if w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "Your session has ended") || len(w.Result().Cookies()) != 0 {
+		t.Fatalf("the same expired cookie again: %d %v %s", w.Code, w.Result().Cookies(), w.Body)
+	}
+	if rep, _ := f.h.tenant.tenant.Capacity(context.Background()); rep.Active != 1 {
+		t.Fatalf("active %d, want the one renewal", rep.Active)
 	}
 }
 

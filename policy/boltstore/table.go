@@ -22,17 +22,21 @@ type trackedSession struct {
 const tableShards = 16
 
 // sessionTable counts the live anonymous sessions of one tenant and admits
-// new ones against its capacity. Admission is exact: a slot is taken by a
-// compare-and-swap on the live count that never goes past capacity, so
-// concurrent redemptions can never exceed it. Expired sessions are swept
-// lazily, and always before a redemption is refused, so a slot is free the
-// moment its session's time is up.
+// new ones against its capacity, each client's limit and the renewals
+// already made. Admission is exact: a slot is taken by a compare-and-swap
+// on the live count that never goes past capacity, while the client's
+// shard is locked (clients.go), so concurrent redemptions can exceed
+// neither. Expired sessions are swept lazily, and always before a
+// redemption is refused, so a slot is free the moment its session's time
+// is up.
 type sessionTable struct {
 	live    atomic.Int64
 	peak    atomic.Int64
 	nextExp atomic.Int64 // earliest expiry possibly pending (a hint)
 	sweepMu sync.Mutex
 	shards  [tableShards]tableShard
+	clients clientTable
+	renewed renewedTable
 
 	appsMu   sync.RWMutex
 	apps     []string // app names by index
@@ -53,6 +57,8 @@ func newSessionTable() *sessionTable {
 		t.shards[i].byKey = make(map[policy.SessionKey]trackedSession)
 	}
 	t.nextExp.Store(math.MaxInt64)
+	t.clients.init()
+	t.renewed.init()
 	return t
 }
 
@@ -82,17 +88,43 @@ func (t *sessionTable) appName(i uint32) string {
 
 func (t *sessionTable) shard(k policy.SessionKey) *tableShard { return &t.shards[k[0]%tableShards] }
 
-// Admit adds a session if fewer than capacity are live at now. It returns
-// whether it was admitted and how many sessions are live afterwards.
-func (t *sessionTable) Admit(rec policy.SessionRecord, capacity int, now time.Time) (bool, int) {
+// Admit decides an admission at now (see policy.Store.AdmitSession) and
+// returns its verdict and how many sessions are live afterwards. Locks are
+// taken in one order: the renewed session's shard, the client's shard,
+// then session shards; nothing takes them the other way round.
+func (t *sessionTable) Admit(a policy.Admission, now time.Time) (policy.Verdict, int) {
 	unix := now.Unix()
 	t.sweep(unix, false)
+	t.clients.sweep(unix)
+	if a.Renews == nil {
+		return t.admitClient(a, unix)
+	}
+	sh := t.renewed.shard(a.Renews.Key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.has(a.Renews.Key, unix) {
+		if t.isLive(a.Session) { // a retried admission
+			return policy.Verdict{Outcome: policy.Admitted}, int(t.live.Load())
+		}
+		return policy.Verdict{Outcome: policy.AlreadyRenewed}, int(t.live.Load())
+	}
+	v, n := t.admitClient(a, unix)
+	if v.Outcome == policy.Admitted {
+		sh.mark(a.Renews.Key, a.Renews.Until, unix)
+	}
+	return v, n
+}
+
+// take adds a session if fewer than capacity are live at now. It returns
+// whether it was admitted, whether it was new (not a retried admission of
+// a live one) and how many sessions are live afterwards.
+func (t *sessionTable) take(rec policy.SessionRecord, capacity int, unix int64) (ok, fresh bool, live int) {
 	swept := false
 	for {
 		n := t.live.Load()
 		if n >= int64(capacity) {
 			if swept {
-				return false, int(n)
+				return false, false, int(n)
 			}
 			t.sweep(unix, true)
 			swept = true
@@ -102,25 +134,38 @@ func (t *sessionTable) Admit(rec policy.SessionRecord, capacity int, now time.Ti
 			if !t.insert(rec) {
 				// Already live (a retried admission): counted once.
 				t.live.Add(-1)
-				return true, int(t.live.Load())
+				return true, false, int(t.live.Load())
 			}
 			for p := t.peak.Load(); n+1 > p && !t.peak.CompareAndSwap(p, n+1); p = t.peak.Load() {
 			}
-			return true, int(n + 1)
+			return true, true, int(n + 1)
 		}
 	}
 }
 
+// isLive reports whether rec's session is live, as admitted.
+func (t *sessionTable) isLive(rec policy.SessionRecord) bool {
+	sh := t.shard(rec.Key)
+	sh.mu.Lock()
+	s, ok := sh.byKey[rec.Key]
+	sh.mu.Unlock()
+	return ok && s.exp == rec.ExpiresAt
+}
+
 // Restore adds a session known from storage without a capacity check: it
-// was admitted before, so it is counted again, never refused. The peak is
-// restored separately (SetPeak).
-func (t *sessionTable) Restore(rec policy.SessionRecord, now time.Time) {
+// was admitted before, so it is counted again, never refused, and for its
+// client when it had one. The peak is restored separately (SetPeak).
+func (t *sessionTable) Restore(rec policy.SessionRecord, client *policy.ClientID, now time.Time) {
 	if rec.ExpiresAt <= now.Unix() {
 		return
 	}
 	t.live.Add(1)
 	if !t.insert(rec) {
 		t.live.Add(-1)
+		return
+	}
+	if client != nil {
+		t.clients.add(*client, rec)
 	}
 }
 
