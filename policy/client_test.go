@@ -93,3 +93,17 @@ func TestClientIDs(t *testing.T) {
 		t.Errorf("ID %x holds the address", id)
 	}
 }
+
+// TestClientIDAllocatesNothing: deriving a client's ID is on the path of
+// every redemption.
+func TestClientIDAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector")
+	}
+	ids := newClientIDs([]byte("0123456789abcdef0123456789abcdef"))
+	for _, ip := range []string{"192.0.2.7", "2001:db8::1"} { // as Caddy gives them: no port
+		if n := testing.AllocsPerRun(100, func() { _ = ids.of(ip) }); n != 0 {
+			t.Errorf("%s: %v allocations", ip, n)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"hash"
+	"io"
 	"sync"
 	"time"
 )
@@ -29,14 +30,22 @@ func (e *ClientLimitError) Unwrap() error { return ErrClientLimit }
 // signing key for this one use, so a ClientID says nothing about tokens
 // and a session reference says nothing about clients.
 type clientIDs struct {
-	macs sync.Pool
+	hashers sync.Pool // of *clientHasher
+}
+
+// clientHasher is what one derivation writes through the hash interface,
+// pooled so that a derivation allocates nothing.
+type clientHasher struct {
+	mac hash.Hash
+	in  [17]byte
+	sum [sha256.Size]byte
 }
 
 func newClientIDs(signingKey []byte) *clientIDs {
 	mac := hmac.New(sha256.New, signingKey)
 	mac.Write([]byte("client-pseudonym"))
 	key := mac.Sum(nil)
-	return &clientIDs{macs: sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+	return &clientIDs{hashers: sync.Pool{New: func() any { return &clientHasher{mac: hmac.New(sha256.New, key)} }}}
 }
 
 // of returns the ID of client (an address, with or without a port). The
@@ -44,23 +53,20 @@ func newClientIDs(signingKey []byte) *clientIDs {
 // would build is never made; anything that is not an address is its own
 // client, kept apart from addresses by a leading byte.
 func (c *clientIDs) of(client string) ClientID {
-	mac := c.macs.Get().(hash.Hash)
-	mac.Reset()
-	var buf [17]byte
+	h := c.hashers.Get().(*clientHasher)
+	h.mac.Reset()
 	if a, ok := clientAddr(client); ok {
+		h.in[0] = 'a'
 		b := a.As16()
-		buf[0] = 'a'
-		copy(buf[1:], b[:])
-		mac.Write(buf[:])
+		copy(h.in[1:], b[:])
+		h.mac.Write(h.in[:])
 	} else {
-		buf[0] = 's'
-		mac.Write(buf[:1])
-		mac.Write([]byte(client))
+		h.in[0] = 's'
+		h.mac.Write(h.in[:1])
+		io.WriteString(h.mac, client)
 	}
-	var sum [sha256.Size]byte
-	mac.Sum(sum[:0])
-	c.macs.Put(mac)
 	var id ClientID
-	copy(id[:], sum[:])
+	copy(id[:], h.mac.Sum(h.sum[:0]))
+	c.hashers.Put(h)
 	return id
 }

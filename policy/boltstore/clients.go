@@ -23,15 +23,14 @@ type clientTable struct {
 }
 
 type clientShard struct {
-	mu sync.Mutex
-	// byID holds each client's sessions, earliest expiry first.
-	byID  map[policy.ClientID][]queued[policy.SessionKey]
+	mu    sync.Mutex
+	byID  map[policy.ClientID]heldSessions
 	queue expiryQueue[policy.ClientID]
 }
 
 func (c *clientTable) init() {
 	for i := range c.shards {
-		c.shards[i].byID = make(map[policy.ClientID][]queued[policy.SessionKey])
+		c.shards[i].byID = make(map[policy.ClientID]heldSessions)
 	}
 	c.next.Store(math.MaxInt64)
 }
@@ -63,7 +62,8 @@ func (t *sessionTable) admitClient(a policy.Admission, unix int64) (policy.Verdi
 	}
 	ok, fresh, n := t.take(a.Session, a.Capacity, unix)
 	if ok && fresh {
-		cs.add(a.Client, a.Session)
+		cs.byID[a.Client] = held.with(a.Session)
+		cs.queue.push(a.Session.ExpiresAt, a.Client)
 		t.clients.hint(a.Session.ExpiresAt)
 	}
 	return capacityVerdict(ok), n
@@ -77,7 +77,7 @@ func capacityVerdict(ok bool) policy.Verdict {
 }
 
 // dropEnded keeps the sessions still live in the table.
-func (t *sessionTable) dropEnded(held []queued[policy.SessionKey]) []queued[policy.SessionKey] {
+func (t *sessionTable) dropEnded(held heldSessions) heldSessions {
 	kept := held[:0]
 	for _, s := range held {
 		if t.isLive(policy.SessionRecord{Key: s.key, ExpiresAt: s.exp}) {
@@ -91,7 +91,8 @@ func (t *sessionTable) dropEnded(held []queued[policy.SessionKey]) []queued[poli
 func (c *clientTable) add(id policy.ClientID, rec policy.SessionRecord) {
 	cs := c.shard(id)
 	cs.mu.Lock()
-	cs.add(id, rec)
+	cs.byID[id] = cs.byID[id].with(rec)
+	cs.queue.push(rec.ExpiresAt, id)
 	cs.mu.Unlock()
 	c.hint(rec.ExpiresAt)
 }
@@ -103,7 +104,7 @@ func (c *clientTable) hint(exp int64) {
 
 // live returns the client's sessions not expired at now, forgetting the
 // others; cs.mu is held.
-func (cs *clientShard) live(id policy.ClientID, now int64) []queued[policy.SessionKey] {
+func (cs *clientShard) live(id policy.ClientID, now int64) heldSessions {
 	held, ok := cs.byID[id]
 	if !ok {
 		return nil
@@ -120,7 +121,7 @@ func (cs *clientShard) live(id policy.ClientID, now int64) []queued[policy.Sessi
 }
 
 // set replaces the client's sessions; cs.mu is held.
-func (cs *clientShard) set(id policy.ClientID, held []queued[policy.SessionKey]) {
+func (cs *clientShard) set(id policy.ClientID, held heldSessions) {
 	if len(held) == 0 {
 		delete(cs.byID, id)
 		return
@@ -128,18 +129,19 @@ func (cs *clientShard) set(id policy.ClientID, held []queued[policy.SessionKey])
 	cs.byID[id] = held
 }
 
-// add records a session of the client in expiry order; cs.mu is held.
-func (cs *clientShard) add(id policy.ClientID, rec policy.SessionRecord) {
-	held := cs.byID[id]
-	i := len(held)
-	for i > 0 && held[i-1].exp > rec.ExpiresAt {
+// heldSessions are one client's sessions, earliest expiry first.
+type heldSessions []queued[policy.SessionKey]
+
+// with returns h with rec added in expiry order.
+func (h heldSessions) with(rec policy.SessionRecord) heldSessions {
+	i := len(h)
+	for i > 0 && h[i-1].exp > rec.ExpiresAt {
 		i--
 	}
-	held = append(held, queued[policy.SessionKey]{})
-	copy(held[i+1:], held[i:])
-	held[i] = queued[policy.SessionKey]{exp: rec.ExpiresAt, key: rec.Key}
-	cs.byID[id] = held
-	cs.queue.push(rec.ExpiresAt, id)
+	h = append(h, queued[policy.SessionKey]{})
+	copy(h[i+1:], h[i:])
+	h[i] = queued[policy.SessionKey]{exp: rec.ExpiresAt, key: rec.Key}
+	return h
 }
 
 // sweep forgets the sessions expired at now, and the clients left with

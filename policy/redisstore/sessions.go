@@ -66,12 +66,14 @@ end
 //	      (hex; "" unless a renewal), renew-until
 //
 // A client's sessions are a sorted set like the tenant's (the same
-// members, scored by expiry), expired entries dropped before counting;
-// sessions ended early (EndSessions) are dropped from it when the client
-// is at its limit, by looking each one up in the tenant's set. A renewed
-// session is a string holding its renew-until. Both carry a TTL (server
-// time) only to be collected once useless; what counts is the gateway's
-// now against the scores and values, like everywhere else here.
+// members, scored by expiry). Below the limit its size decides at once
+// (what it holds, expired or not, is fewer than the limit); at the limit
+// the expired entries are dropped, and the sessions ended early
+// (EndSessions) too, by looking each one up in the tenant's set, before it
+// is counted again. A renewed session is a string holding its
+// renew-until. Both carry a TTL (server time, never shortened) only to be
+// collected once useless; what counts is the gateway's now against the
+// scores and values, like everywhere else here.
 //
 // Sessions of a batch mostly share their now (whole seconds), so expired
 // sessions are dropped once per distinct now. It returns two numbers per
@@ -82,17 +84,23 @@ end
 // are built here, like expire's.
 var admitScript = redis.NewScript(expireLua + `
 local function clientFreeAt(key, limit, now)
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   local n = redis.call('ZCARD', key)
-  if n < limit then return false end
+  if n < limit then return false, n end
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
   for _, m in ipairs(redis.call('ZRANGE', key, 0, -1)) do
     if not redis.call('ZSCORE', KEYS[1], m) then
       redis.call('ZREM', key, m)
-      n = n - 1
     end
   end
-  if n < limit then return false end
-  return tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  n = redis.call('ZCARD', key)
+  if n < limit then return false, n end
+  return tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2]), n
+end
+local function holdFor(key, held, exp, now)
+  local ttl = exp - now + 60
+  if held == 0 or redis.call('TTL', key) < ttl then
+    redis.call('EXPIRE', key, ttl)
+  end
 end
 local out = {}
 local peak = tonumber(redis.call('GET', KEYS[3]) or '0')
@@ -108,13 +116,13 @@ for i = 4, #ARGV, 9 do
     expire(KEYS[1], KEYS[2], ARGV[1], now)
     expiredAt = now
   end
-  local freeAt
+  local freeAt, held
   if redis.call('ZSCORE', KEYS[1], member) then
     out[#out + 1] = 1; out[#out + 1] = 0
   elseif renews ~= '' and tonumber(redis.call('GET', renewedKey) or '0') > tonumber(now) then
     out[#out + 1] = 3; out[#out + 1] = 0
   else
-    if limit > 0 then freeAt = clientFreeAt(clientKey, limit, now) end
+    if limit > 0 then freeAt, held = clientFreeAt(clientKey, limit, now) end
     if freeAt then
       out[#out + 1] = 2; out[#out + 1] = freeAt
     else
@@ -127,8 +135,7 @@ for i = 4, #ARGV, 9 do
         redis.call('SADD', KEYS[2], app)
         if limit > 0 then
           redis.call('ZADD', clientKey, exp, member)
-          local last = tonumber(redis.call('ZRANGE', clientKey, -1, -1, 'WITHSCORES')[2])
-          redis.call('EXPIRE', clientKey, last - tonumber(now) + 60)
+          holdFor(clientKey, held, tonumber(exp), tonumber(now))
         end
         if renews ~= '' and untl > tonumber(now) then
           redis.call('SET', renewedKey, untl, 'EX', untl - tonumber(now) + 60)
