@@ -248,6 +248,27 @@ func BenchmarkRedeem(b *testing.B) {
 	}
 }
 
+// BenchmarkRedeemSteady is a redemption in a steady state: about 10 000
+// live sessions of as many clients, sessions expiring as fast as new ones
+// start (the clock moves a second every 11 redemptions), so the tables
+// stay the size of a busy tenant instead of growing with the benchmark.
+func BenchmarkRedeemSteady(b *testing.B) {
+	f := newLimitedFixture(b, 10_000, policy.DefaultClientSessions)
+	code := f.code(b, "market")
+	clients := benchClients()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%11 == 0 {
+			f.clock.Advance(time.Second)
+		}
+		if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code, Client: clients[i%len(clients)]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
 // benchClients returns 2^18 IPv4 addresses: room for 2.6 M sessions at the
 // default client limit.
 func benchClients() []string {
