@@ -1,9 +1,7 @@
 package boltstore
 
 import (
-	"math"
 	"sync"
-	"sync/atomic"
 
 	"github.com/anonaccess/caddy-anonymous-access/policy"
 )
@@ -15,24 +13,35 @@ import (
 // and never exceed its limit. Sessions ended early (their app turned off
 // or its code reset) leave their client's list lazily: they are looked up
 // in the session table only when the client is at its limit, so the
-// common case costs one lock and a length.
+// common case costs one lock, one lookup and a length.
+//
+// Expired sessions leave a client's list when it is next read. Clients
+// that do not come back are forgotten by a scan of their shard, made when
+// the shard has doubled since the last one: a constant cost per new
+// client, no queue to keep, and never more than about twice the clients
+// holding live sessions (minClientScan at least).
 type clientTable struct {
-	next    atomic.Int64 // earliest expiry possibly pending (a hint)
-	sweepMu sync.Mutex
-	shards  [tableShards]clientShard
+	shards [tableShards]clientShard
 }
 
+// minClientScan is the fewest clients a shard holds before it scans for
+// clients whose sessions all expired.
+const minClientScan = 1024
+
 type clientShard struct {
-	mu    sync.Mutex
-	byID  map[policy.ClientID]heldSessions
-	queue expiryQueue[policy.ClientID]
+	mu     sync.Mutex
+	byID   map[policy.ClientID]heldSessions
+	scanAt int // the size at which the shard is scanned next
 }
+
+// heldSessions are one client's sessions, earliest expiry first.
+type heldSessions []queued[policy.SessionKey]
 
 func (c *clientTable) init() {
 	for i := range c.shards {
 		c.shards[i].byID = make(map[policy.ClientID]heldSessions)
+		c.shards[i].scanAt = minClientScan
 	}
-	c.next.Store(math.MaxInt64)
 }
 
 func (c *clientTable) shard(id policy.ClientID) *clientShard {
@@ -49,12 +58,12 @@ func (t *sessionTable) admitClient(a policy.Admission, unix int64) (policy.Verdi
 	cs := t.clients.shard(a.Client)
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	held := cs.live(a.Client, unix)
+	held := cs.byID[a.Client].live(unix)
 	if len(held) >= a.ClientLimit {
 		held = t.dropEnded(held)
-		cs.set(a.Client, held)
 	}
 	if len(held) >= a.ClientLimit {
+		cs.byID[a.Client] = held
 		if t.isLive(a.Session) { // a retried admission
 			return policy.Verdict{Outcome: policy.Admitted}, int(t.live.Load())
 		}
@@ -62,10 +71,9 @@ func (t *sessionTable) admitClient(a policy.Admission, unix int64) (policy.Verdi
 	}
 	ok, fresh, n := t.take(a.Session, a.Capacity, unix)
 	if ok && fresh {
-		cs.byID[a.Client] = held.with(a.Session)
-		cs.queue.push(a.Session.ExpiresAt, a.Client)
-		t.clients.hint(a.Session.ExpiresAt)
+		held = held.with(a.Session)
 	}
+	cs.put(a.Client, held, unix)
 	return capacityVerdict(ok), n
 }
 
@@ -88,49 +96,42 @@ func (t *sessionTable) dropEnded(held heldSessions) heldSessions {
 }
 
 // add records a session of a client known from storage.
-func (c *clientTable) add(id policy.ClientID, rec policy.SessionRecord) {
+func (c *clientTable) add(id policy.ClientID, rec policy.SessionRecord, now int64) {
 	cs := c.shard(id)
 	cs.mu.Lock()
-	cs.byID[id] = cs.byID[id].with(rec)
-	cs.queue.push(rec.ExpiresAt, id)
+	cs.put(id, cs.byID[id].live(now).with(rec), now)
 	cs.mu.Unlock()
-	c.hint(rec.ExpiresAt)
 }
 
-func (c *clientTable) hint(exp int64) {
-	for e := c.next.Load(); exp < e && !c.next.CompareAndSwap(e, exp); e = c.next.Load() {
-	}
-}
-
-// live returns the client's sessions not expired at now, forgetting the
-// others; cs.mu is held.
-func (cs *clientShard) live(id policy.ClientID, now int64) heldSessions {
-	held, ok := cs.byID[id]
-	if !ok {
-		return nil
-	}
-	i := 0
-	for i < len(held) && held[i].exp <= now {
-		i++
-	}
-	if i > 0 {
-		held = held[i:]
-		cs.set(id, held)
-	}
-	return held
-}
-
-// set replaces the client's sessions; cs.mu is held.
-func (cs *clientShard) set(id policy.ClientID, held heldSessions) {
+// put stores the client's sessions, forgetting the client when it holds
+// none, and scans the shard when it has grown enough; cs.mu is held.
+func (cs *clientShard) put(id policy.ClientID, held heldSessions, now int64) {
 	if len(held) == 0 {
 		delete(cs.byID, id)
 		return
 	}
 	cs.byID[id] = held
+	if len(cs.byID) < cs.scanAt {
+		return
+	}
+	for id, h := range cs.byID {
+		if h = h.live(now); len(h) == 0 {
+			delete(cs.byID, id)
+		} else {
+			cs.byID[id] = h
+		}
+	}
+	cs.scanAt = max(minClientScan, 2*len(cs.byID))
 }
 
-// heldSessions are one client's sessions, earliest expiry first.
-type heldSessions []queued[policy.SessionKey]
+// live returns the sessions not expired at now.
+func (h heldSessions) live(now int64) heldSessions {
+	i := 0
+	for i < len(h) && h[i].exp <= now {
+		i++
+	}
+	return h[i:]
+}
 
 // with returns h with rec added in expiry order.
 func (h heldSessions) with(rec policy.SessionRecord) heldSessions {
@@ -142,26 +143,4 @@ func (h heldSessions) with(rec policy.SessionRecord) heldSessions {
 	copy(h[i+1:], h[i:])
 	h[i] = queued[policy.SessionKey]{exp: rec.ExpiresAt, key: rec.Key}
 	return h
-}
-
-// sweep forgets the sessions expired at now, and the clients left with
-// none, once the earliest expiry has come and no other sweep is running.
-func (c *clientTable) sweep(now int64) {
-	if now < c.next.Load() || !c.sweepMu.TryLock() {
-		return
-	}
-	defer c.sweepMu.Unlock()
-	next := int64(math.MaxInt64)
-	for i := range c.shards {
-		cs := &c.shards[i]
-		cs.mu.Lock()
-		for e, ok := cs.queue.pop(now); ok; e, ok = cs.queue.pop(now) {
-			cs.live(e.key, now)
-		}
-		if exp, ok := cs.queue.next(); ok {
-			next = min(next, exp)
-		}
-		cs.mu.Unlock()
-	}
-	c.next.Store(next)
 }

@@ -95,7 +95,6 @@ func (t *sessionTable) shard(k policy.SessionKey) *tableShard { return &t.shards
 func (t *sessionTable) Admit(a policy.Admission, now time.Time) (policy.Verdict, int) {
 	unix := now.Unix()
 	t.sweep(unix, false)
-	t.clients.sweep(unix)
 	if a.Renews == nil {
 		return t.admitClient(a, unix)
 	}
@@ -165,7 +164,7 @@ func (t *sessionTable) Restore(rec policy.SessionRecord, client *policy.ClientID
 		return
 	}
 	if client != nil {
-		t.clients.add(*client, rec)
+		t.clients.add(*client, rec, now.Unix())
 	}
 }
 
