@@ -108,10 +108,11 @@ local top = peak
 local expiredAt
 for i = 4, #ARGV, 9 do
   local now, capacity, key, app, exp = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2], ARGV[i+3], ARGV[i+4]
-  local client, limit, renews, untl = ARGV[i+5], tonumber(ARGV[i+6]), ARGV[i+7], tonumber(ARGV[i+8])
+  local limit, renews = tonumber(ARGV[i+6]), ARGV[i+7]
   local member = key .. app
-  local clientKey = ARGV[2] .. client
-  local renewedKey = ARGV[3] .. renews
+  local clientKey, renewedKey
+  if limit > 0 then clientKey = ARGV[2] .. ARGV[i+5] end
+  if renews ~= '' then renewedKey = ARGV[3] .. renews end
   if now ~= expiredAt then
     expire(KEYS[1], KEYS[2], ARGV[1], now)
     expiredAt = now
@@ -119,7 +120,7 @@ for i = 4, #ARGV, 9 do
   local freeAt, held
   if redis.call('ZSCORE', KEYS[1], member) then
     out[#out + 1] = 1; out[#out + 1] = 0
-  elseif renews ~= '' and tonumber(redis.call('GET', renewedKey) or '0') > tonumber(now) then
+  elseif renewedKey and tonumber(redis.call('GET', renewedKey) or '0') > tonumber(now) then
     out[#out + 1] = 3; out[#out + 1] = 0
   else
     if limit > 0 then freeAt, held = clientFreeAt(clientKey, limit, now) end
@@ -137,8 +138,11 @@ for i = 4, #ARGV, 9 do
           redis.call('ZADD', clientKey, exp, member)
           holdFor(clientKey, held, tonumber(exp), tonumber(now))
         end
-        if renews ~= '' and untl > tonumber(now) then
-          redis.call('SET', renewedKey, untl, 'EX', untl - tonumber(now) + 60)
+        if renewedKey then
+          local untl = tonumber(ARGV[i+8])
+          if untl > tonumber(now) then
+            redis.call('SET', renewedKey, untl, 'EX', untl - tonumber(now) + 60)
+          end
         end
         if n + 1 > top then top = n + 1 end
         out[#out + 1] = 1; out[#out + 1] = 0
