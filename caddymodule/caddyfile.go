@@ -32,6 +32,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //	anonymous_access {
 //	    tenant         <id>
 //	    capacity       <n>
+//	    client_sessions <n>             # per client (IP, IPv6 /64); 0 = no limit
 //	    session_ttl    <duration>
 //	    renewal_window <duration>
 //	    prefix         <path>
@@ -95,7 +96,11 @@ func (a *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		one:  map[string]*string{"tenant": &a.Tenant, "signing_key": &a.SigningKey, "public_url": &a.PublicURL},
 		many: map[string]*[]string{"embed_origins": &a.EmbedOrigins, "tenant_admins": &a.TenantAdmins, "analytics_admins": &a.AnalyticsAdmins},
 		other: map[string]func() error{
-			"capacity":       func() error { return intArg(d, &a.Capacity, 1, "a whole number of sessions, at least 1") },
+			"capacity": func() error { return intArg(d, &a.Capacity, 1, "a whole number of sessions, at least 1") },
+			"client_sessions": func() error {
+				a.ClientSessions = new(int)
+				return intArg(d, a.ClientSessions, 0, "a whole number of sessions, 0 for no limit")
+			},
 			"session_ttl":    func() error { return durationArg(d, &a.SessionTTL) },
 			"renewal_window": func() error { return durationArg(d, &a.RenewalWindow) },
 			"prefix": func() error {

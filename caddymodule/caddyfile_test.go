@@ -23,6 +23,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	d := caddyfile.NewTestDispenser(`anonymous_access {
 		tenant acme
 		capacity 5
+		client_sessions 0
 		session_ttl 10m
 		renewal_window 1h
 		prefix /_s
@@ -50,7 +51,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Handler{
-		Tenant: "acme", Capacity: 5, SessionTTL: caddy.Duration(10 * 60e9), RenewalWindow: caddy.Duration(3600e9),
+		Tenant: "acme", Capacity: 5, ClientSessions: new(int), SessionTTL: caddy.Duration(10 * 60e9), RenewalWindow: caddy.Duration(3600e9),
 		Prefix: "/_s", Storage: &Storage{Type: "bolt", Path: "/tmp/x.db"}, SigningKey: "{env.KEY}",
 		EmbedOrigins: []string{"https://a.example", "https://b.example"}, PublicURL: "https://share.example.com",
 		Spaces: []SpaceConfig{{ID: "stats", Type: "managed", Name: "Public statistics", Owner: "alice"}},
@@ -72,6 +73,8 @@ func TestUnmarshalCaddyfileErrors(t *testing.T) {
 		"capacity not int":   {"anonymous_access {\n capacity many\n}", "Testfile:2|capacity must be a whole number"},
 		"capacity zero":      {"anonymous_access {\n capacity 0\n}", "Testfile:2"},
 		"capacity two args":  {"anonymous_access {\n capacity 1 2\n}", "Testfile:2"},
+		"client_sessions":    {"anonymous_access {\n client_sessions -1\n}", "Testfile:2|client_sessions must be a whole number of sessions, 0 for no limit"},
+		"client_sessions 2":  {"anonymous_access {\n client_sessions\n}", "Testfile:2"},
 		"ttl":                {"anonymous_access {\n session_ttl soon\n}", "Testfile:2|session_ttl must be a positive duration"},
 		"ttl negative":       {"anonymous_access {\n renewal_window -1h\n}", "Testfile:2"},
 		"prefix":             {"anonymous_access {\n prefix anon\n}", "Testfile:2|prefix must start with /"},

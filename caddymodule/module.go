@@ -37,6 +37,11 @@ type Handler struct {
 	// Capacity is the maximum number of concurrent anonymous sessions of
 	// the tenant. Default 100.
 	Capacity int `json:"capacity,omitempty"`
+	// ClientSessions is the most live sessions one client may hold in the
+	// tenant, so that no one client can take the capacity; 0 is no limit.
+	// The client is Caddy's client IP (which honours the server's
+	// trusted_proxies), an IPv6 address counted by its /64. Default 10.
+	ClientSessions *int `json:"client_sessions,omitempty"`
 	// SessionTTL is the life of one anonymous session. Default 15m.
 	SessionTTL caddy.Duration `json:"session_ttl,omitempty"`
 	// RenewalWindow is how long after a session started a page reload may
@@ -227,10 +232,18 @@ func (h *Handler) settle() (policy.TenantConfig, error) {
 	if err := policy.ValidateID("tenant", h.Tenant); err != nil {
 		return policy.TenantConfig{}, err
 	}
+	if n := h.ClientSessions; n != nil && *n < 0 {
+		return policy.TenantConfig{}, fmt.Errorf("anonymous_access: client_sessions must not be negative (0 is no limit): %d", *n)
+	}
 	cfg := policy.TenantConfig{
-		Capacity: h.Capacity, SessionTTL: time.Duration(h.SessionTTL), RenewalWindow: time.Duration(h.RenewalWindow), Prefix: h.Prefix,
+		Capacity: h.Capacity, ClientSessions: clientSessions(h.ClientSessions),
+		SessionTTL: time.Duration(h.SessionTTL), RenewalWindow: time.Duration(h.RenewalWindow), Prefix: h.Prefix,
 	}.WithDefaults()
 	h.Capacity, h.Prefix = cfg.Capacity, cfg.Prefix
+	if h.ClientSessions == nil {
+		n := cfg.ClientSessions
+		h.ClientSessions = &n
+	}
 	h.SessionTTL, h.RenewalWindow = caddy.Duration(cfg.SessionTTL), caddy.Duration(cfg.RenewalWindow)
 	if !validPrefix.MatchString(h.Prefix) {
 		return cfg, fmt.Errorf("anonymous_access: prefix must be a clean path of letters, digits and ._~- : %q", h.Prefix)
@@ -255,6 +268,18 @@ func (h *Handler) settle() (policy.TenantConfig, error) {
 // validatingOnly reports whether this process is `caddy validate`, which
 // provisions every module of a configuration and then throws it away.
 var validatingOnly = func() bool { return len(os.Args) > 1 && os.Args[1] == "validate" }
+
+// clientSessions is the client_sessions setting as policy reads it: unset
+// is its default, 0 is no limit.
+func clientSessions(n *int) int {
+	switch {
+	case n == nil:
+		return 0
+	case *n == 0:
+		return policy.NoClientLimit
+	}
+	return *n
+}
 
 // registration is what the handler configures for its tenant.
 func (h *Handler) registration(cfg policy.TenantConfig, key []byte) policy.Registration {

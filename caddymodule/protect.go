@@ -62,7 +62,8 @@ func (h *Handler) serveProtected(w http.ResponseWriter, r *http.Request, next ca
 // load and forwards the request under it.
 func (h *Handler) renew(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler, token string) error {
 	t := h.tenant.tenant
-	opened, err := t.Renew(r.Context(), token, r.Method, r.URL.Path)
+	client, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	opened, err := t.Renew(r.Context(), token, r.Method, r.URL.Path, client)
 	if err != nil {
 		return h.refuse(w, r, err)
 	}

@@ -70,6 +70,9 @@ var refusals = []struct {
 	{policy.ErrRateLimited, &refusal{status: http.StatusTooManyRequests, code: "rate_limited",
 		counter: metrics.LinksRejected, reason: metrics.ReasonRateLimited,
 		page: pageText{"Too many attempts", "There were too many attempts with invalid links from your network.", "Please wait a moment before trying again."}}},
+	{policy.ErrClientLimit, &refusal{status: http.StatusTooManyRequests, code: "client_limit",
+		counter: metrics.LinksRejected, reason: metrics.ReasonClientLimit,
+		page: pageText{"Too many open sessions from your network", "Your network already has as many shared sessions open as one network may.", "A new one can start as soon as one of them ends."}}},
 	{errForeignRedemption, &refusal{status: http.StatusForbidden, code: "cross_site",
 		counter: metrics.LinksRejected, reason: metrics.ReasonCrossSite,
 		page: pageText{"This link cannot be opened from here", "Shared links open when you follow them yourself, not from inside another site's page.", "Open the link directly in your browser's address bar."}}},
@@ -136,12 +139,16 @@ func refusalOf(err error) *refusal {
 	return nil
 }
 
-// retryAfter is how long the caller should wait: the rate limiter's own
-// figure when it gave one, the row's otherwise.
+// retryAfter is how long the caller should wait: the rate limiter's or
+// the client limit's own figure when it gave one, the row's otherwise.
 func (f *refusal) retryAfter(err error) time.Duration {
 	var rl *policy.RateLimitedError
 	if errors.As(err, &rl) {
 		return rl.RetryAfter
+	}
+	var cl *policy.ClientLimitError
+	if errors.As(err, &cl) {
+		return cl.RetryAfter
 	}
 	return f.retry
 }

@@ -21,6 +21,7 @@ const (
 	ReasonCapacity    = "capacity"
 	ReasonRateLimited = "rate_limited"
 	ReasonCrossSite   = "cross_site"
+	ReasonClientLimit = "client_limit"
 
 	ReasonNoSession = "no_session"
 	ReasonExpired   = "expired"
@@ -38,7 +39,7 @@ var (
 	// LinksRejected counts link redemptions turned away.
 	LinksRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: namespace + "_links_rejected_total",
-		Help: "Link and embed code redemptions refused, by tenant and reason (invalid, capacity, rate_limited, cross_site, ...).",
+		Help: "Link and embed code redemptions refused, by tenant and reason (invalid, capacity, rate_limited, client_limit, cross_site, ...).",
 	}, []string{"tenant", "reason"})
 	// RequestsDenied counts protected requests refused.
 	RequestsDenied = prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -26,6 +26,49 @@ type SessionRecord struct {
 	ExpiresAt int64 // unix seconds
 }
 
+// Admission asks a store for one new live session.
+type Admission struct {
+	Session SessionRecord
+	// Capacity is the most live sessions the tenant may hold.
+	Capacity int
+	// Client is who asks, as a keyed hash (never an address), and
+	// ClientLimit the most live sessions it may hold in the tenant; 0 is
+	// no limit, and then the session is not counted for its client.
+	Client      ClientID
+	ClientLimit int
+	// Renews is the expired session this one replaces, when it is a
+	// renewal: a session is renewed at most once.
+	Renews *Renewal
+}
+
+// Renewal names the expired session an admission renews and how long the
+// store must remember that it was renewed: until its token can no longer
+// be renewed anyway.
+type Renewal struct {
+	Key   SessionKey
+	Until int64 // unix seconds: the token's renew-until
+}
+
+// Verdict is a store's answer to an Admission.
+type Verdict struct {
+	Outcome Outcome
+	// ClientFreeAt, with ClientFull, is when the client's oldest live
+	// session ends (unix seconds): the earliest it may start another.
+	ClientFreeAt int64
+}
+
+// Outcome is what became of an admission.
+type Outcome uint8
+
+// Outcomes of an admission. The zero Outcome is none of them, so a
+// forgotten answer never reads as admitted.
+const (
+	Admitted Outcome = iota + 1
+	CapacityFull
+	ClientFull
+	AlreadyRenewed
+)
+
 // Usage is a snapshot of a tenant's sessions.
 type Usage struct {
 	// Active is the number of live sessions.

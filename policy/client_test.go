@@ -1,6 +1,10 @@
 package policy
 
-import "testing"
+import (
+	"bytes"
+	"net/netip"
+	"testing"
+)
 
 func TestClientKey(t *testing.T) {
 	for _, tc := range []struct{ ip, want string }{
@@ -49,6 +53,57 @@ func TestClientKeyGroups(t *testing.T) {
 	for _, p := range apart {
 		if ClientKey(p[0]) == ClientKey(p[1]) {
 			t.Errorf("%s and %s are counted as one client, want apart", p[0], p[1])
+		}
+	}
+}
+
+// TestClientIDs checks the pseudonym stores count clients under: grouped
+// as ClientKey groups, keyed by the signing key, and holding no address.
+func TestClientIDs(t *testing.T) {
+	ids := newClientIDs([]byte("0123456789abcdef0123456789abcdef"))
+	other := newClientIDs([]byte("another key, another tenant, 32+"))
+	for _, p := range [][2]string{
+		{"2001:db8:aa:bb::1", "[2001:db8:aa:bb:1234:5678:9abc:def0]:443"},
+		{"192.0.2.7", "::ffff:192.0.2.7"},
+		{"192.0.2.7", "192.0.2.7:8443"},
+	} {
+		if ids.of(p[0]) != ids.of(p[1]) {
+			t.Errorf("%s and %s have two IDs, want one client", p[0], p[1])
+		}
+	}
+	for _, p := range [][2]string{
+		{"2001:db8:aa:bb::1", "2001:db8:aa:bc::1"},
+		{"192.0.2.7", "192.0.2.8"},
+		{"unknown", ""},
+	} {
+		if ids.of(p[0]) == ids.of(p[1]) {
+			t.Errorf("%s and %s share an ID, want two clients", p[0], p[1])
+		}
+	}
+	if ids.of("192.0.2.7") == other.of("192.0.2.7") {
+		t.Error("two signing keys give a client the same ID")
+	}
+	// A string that spells the address's 16 bytes is not the address.
+	a := netip.MustParseAddr("192.0.2.7").As16()
+	if ids.of(string(a[:])) == ids.of("192.0.2.7") {
+		t.Error("a non-address collides with an address")
+	}
+	id := ids.of("192.0.2.7")
+	if bytes.Contains(id[:], []byte{192, 0, 2, 7}) {
+		t.Errorf("ID %x holds the address", id)
+	}
+}
+
+// TestClientIDAllocatesNothing: deriving a client's ID is on the path of
+// every redemption.
+func TestClientIDAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocations are not counted under the race detector")
+	}
+	ids := newClientIDs([]byte("0123456789abcdef0123456789abcdef"))
+	for _, ip := range []string{"192.0.2.7", "2001:db8::1"} { // as Caddy gives them: no port
+		if n := testing.AllocsPerRun(100, func() { _ = ids.of(ip) }); n != 0 {
+			t.Errorf("%s: %v allocations", ip, n)
 		}
 	}
 }

@@ -18,13 +18,26 @@ const (
 	DefaultSessionTTL    = 15 * time.Minute
 	DefaultRenewalWindow = 12 * time.Hour
 	DefaultPrefix        = "/_anon"
+	// DefaultClientSessions leaves room for a person with a few tabs and
+	// embeds, or a small office behind one address, while no one client
+	// can take a tenant's capacity.
+	DefaultClientSessions = 10
 )
+
+// NoClientLimit as TenantConfig.ClientSessions lets one client hold any
+// number of the tenant's sessions.
+const NoClientLimit = -1
 
 // TenantConfig is the part of a tenant's behaviour set by configuration.
 // It may change on every config reload while sessions go on.
 type TenantConfig struct {
 	// Capacity is the maximum number of concurrent anonymous sessions.
 	Capacity int
+	// ClientSessions is the most live sessions one client (by ClientKey:
+	// an IPv4 address, an IPv6 /64) may hold in the tenant. At 0 or below
+	// there is no limit; WithDefaults sets 0 to DefaultClientSessions, so
+	// a configuration says "none" with NoClientLimit.
+	ClientSessions int
 	// SessionTTL is how long one anonymous session lives (15 minutes).
 	SessionTTL time.Duration
 	// RenewalWindow bounds how long after a session was minted a page
@@ -47,12 +60,18 @@ type TenantConfig struct {
 	OnAudit func(AuditEntry, error)
 }
 
+// clientLimit is ClientSessions as a store reads it: 0 for no limit.
+func (c *TenantConfig) clientLimit() int { return max(c.ClientSessions, 0) }
+
 // WithDefaults returns c with every setting left at zero set to its
 // default, and the prefix in its one form: a leading slash, none
 // trailing.
 func (c TenantConfig) WithDefaults() TenantConfig {
 	if c.Capacity == 0 {
 		c.Capacity = DefaultCapacity
+	}
+	if c.ClientSessions == 0 {
+		c.ClientSessions = DefaultClientSessions
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = DefaultSessionTTL

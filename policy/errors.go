@@ -18,6 +18,9 @@ var (
 	ErrCapacityFull = errors.New("anonymous capacity reached, try again shortly")
 	// ErrRateLimited means a client failed too many times recently.
 	ErrRateLimited = errors.New("too many failed attempts, try again later")
+	// ErrClientLimit means the client (an IPv4 address, an IPv6 /64)
+	// already holds as many live sessions as one client may.
+	ErrClientLimit = errors.New("too many open sessions from this network, try again later")
 
 	// ErrNoSession means a protected request carried no session.
 	ErrNoSession = errors.New("no anonymous session")

@@ -55,8 +55,9 @@ type Redemption struct {
 	// Object is an optional path (with query) inside the app's scope to
 	// land on instead of the entry.
 	Object string
-	// Client identifies the caller for failure rate limiting (its IP). It
-	// is kept in memory only.
+	// Client identifies the caller (its IP) for failure rate limiting,
+	// kept in memory only, and for client_sessions, where stores keep a
+	// keyed hash of it, never the address.
 	Client string
 }
 
@@ -119,16 +120,23 @@ func (t *Tenant) Redeem(ctx context.Context, r Redemption) (Opened, error) {
 		}
 		location = r.Object
 	}
-	o, err := t.start(ctx, app, r.Kind, now, now.Add(t.cfg.Load().RenewalWindow))
+	o, err := t.start(ctx, app, r.Kind, r.Client, nil, now, now.Add(t.cfg.Load().RenewalWindow))
 	o.Location = location
 	return o, err
 }
 
-// start admits a new session. renewUntil bounds its renewals: it counts
-// from the redemption of the link and is carried unchanged from session to
-// session, so reloading the page cannot stretch one redemption forever.
-func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now, renewUntil time.Time) (Opened, error) {
+// start admits a new session for client, through the tenant's capacity
+// and the client's share of it, in one step of the store. renews is the
+// expired session it replaces, if any. renewUntil bounds its renewals: it
+// counts from the redemption of the link and is carried unchanged from
+// session to session, so reloading the page cannot stretch one redemption
+// forever.
+func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, client string, renews *Renewal, now, renewUntil time.Time) (Opened, error) {
 	cfg := t.cfg.Load()
+	signer := t.signer.Load()
+	if signer == nil {
+		return Opened{}, ErrInvalidToken
+	}
 	sess := Session{
 		ID:         NewSessionID(),
 		App:        app.rec.ID,
@@ -139,15 +147,32 @@ func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, now, renew
 		RenewUntil: renewUntil,
 	}
 	key, _ := ParseSessionKey(sess.ID)
-	rec := SessionRecord{Key: key, App: sess.App, ExpiresAt: sess.ExpiresAt.Unix()}
-	ok, err := t.store.AdmitSession(ctx, rec, cfg.Capacity, now)
+	a := Admission{
+		Session:     SessionRecord{Key: key, App: sess.App, ExpiresAt: sess.ExpiresAt.Unix()},
+		Capacity:    cfg.Capacity,
+		ClientLimit: cfg.clientLimit(),
+		Renews:      renews,
+	}
+	if a.ClientLimit > 0 {
+		a.Client = signer.clients.of(client)
+	}
+	v, err := t.store.AdmitSession(ctx, a, now)
 	if err != nil {
 		return Opened{}, ErrStoreUnavailable
 	}
-	if !ok {
+	switch v.Outcome {
+	case Admitted:
+	case ClientFull:
+		// Instances' clocks may differ by a second or two: never less
+		// than a second, so there is always a wait to show.
+		return Opened{}, &ClientLimitError{RetryAfter: max(time.Unix(v.ClientFreeAt, 0).Sub(now), time.Second)}
+	case AlreadyRenewed:
+		// Another tab, or someone replaying the cookie, renewed this
+		// token first: it has ended like any expired session.
+		return Opened{}, ErrExpired
+	default:
 		return Opened{}, ErrCapacityFull
 	}
-	signer := t.signer.Load()
 	token, err := signer.Mint(sess)
 	if err != nil {
 		return Opened{}, err
@@ -204,11 +229,13 @@ func (t *Tenant) verify(token string) (*Verified, error) {
 	return v, nil
 }
 
-// Renew starts a new session from an expired token on a page load of
-// method and path: the token's signature, app and version must still be
-// good, its renewal window open, and the page inside the app's scope. The
-// new session has a new id and passes capacity admission like any other.
-func (t *Tenant) Renew(ctx context.Context, token, method, path string) (Opened, error) {
+// Renew starts a new session for client from an expired token on a page
+// load of method and path: the token's signature, app and version must
+// still be good, its renewal window open, and the page inside the app's
+// scope. The new session has a new id and passes capacity and the
+// client's limit like any other. A token renews once: replaying it (a
+// second tab, a copied cookie) gets ErrExpired, on every instance.
+func (t *Tenant) Renew(ctx context.Context, token, method, path, client string) (Opened, error) {
 	now := t.now()
 	signer := t.signer.Load()
 	if signer == nil {
@@ -225,7 +252,12 @@ func (t *Tenant) Renew(ctx context.Context, token, method, path string) (Opened,
 	if err := app.access.Allow(method, path); err != nil {
 		return Opened{}, err
 	}
-	return t.start(ctx, app, old.Kind, now, old.RenewUntil)
+	key, ok := ParseSessionKey(old.ID)
+	if !ok {
+		return Opened{}, ErrInvalidToken
+	}
+	renews := &Renewal{Key: key, Until: old.RenewUntil.Unix()}
+	return t.start(ctx, app, old.Kind, client, renews, now, old.RenewUntil)
 }
 
 // SessionInfo describes a live session to its holder.

@@ -128,10 +128,10 @@ func TestExpiryAndRenewal(t *testing.T) {
 	if u, _ := f.t.Capacity(ctx); u.Active != 0 {
 		t.Fatalf("expired session still counted: %d", u.Active)
 	}
-	if _, err := f.t.Renew(ctx, o.Token, "GET", "/elsewhere.html"); err != policy.ErrOutOfScope {
+	if _, err := f.t.Renew(ctx, o.Token, "GET", "/elsewhere.html", ""); err != policy.ErrOutOfScope {
 		t.Fatalf("renewal on a page outside the scope: got %v, want ErrOutOfScope", err)
 	}
-	n, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html")
+	n, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html", "")
 	if err != nil {
 		t.Fatalf("renew: %v", err)
 	}
@@ -147,7 +147,7 @@ func TestExpiryAndRenewal(t *testing.T) {
 	// A live (not expired) token is not a renewal ticket for a second
 	// session; only the renewal window bounds renewals.
 	f.clock.Advance(12 * time.Hour)
-	if _, err := f.t.Renew(ctx, n.Token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+	if _, err := f.t.Renew(ctx, n.Token, "GET", "/dash/market.html", ""); err != policy.ErrExpired {
 		t.Fatalf("past the renewal window: got %v, want ErrExpired", err)
 	}
 }
@@ -161,7 +161,7 @@ func TestRenewalPassesCapacity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html"); err != policy.ErrCapacityFull {
+	if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html", ""); err != policy.ErrCapacityFull {
 		t.Fatalf("renewal at capacity: got %v, want ErrCapacityFull", err)
 	}
 	_ = other
@@ -230,17 +230,53 @@ func BenchmarkAuthorize(b *testing.B) {
 	}
 }
 
-// BenchmarkRedeem is a link redemption: code check, capacity admission and
-// minting a token.
+// BenchmarkRedeem is a link redemption: code check, admission through
+// capacity and the client's limit (the default), and minting a token.
+// Redemptions come from benchClients addresses in turn, as from many
+// viewers, each holding a few sessions.
 func BenchmarkRedeem(b *testing.B) {
-	f := newFixture(b, 100_000_000)
+	f := newLimitedFixture(b, 100_000_000, policy.DefaultClientSessions)
 	code := f.code(b, "market")
+	clients := benchClients()
 	b.ReportAllocs()
+	i := 0
 	for b.Loop() {
-		if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code}); err != nil {
+		if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code, Client: clients[i%len(clients)]}); err != nil {
 			b.Fatal(err)
 		}
+		i++
 	}
+}
+
+// BenchmarkRedeemSteady is a redemption in a steady state: about 10 000
+// live sessions of as many clients, sessions expiring as fast as new ones
+// start (the clock moves a second every 11 redemptions), so the tables
+// stay the size of a busy tenant instead of growing with the benchmark.
+func BenchmarkRedeemSteady(b *testing.B) {
+	f := newLimitedFixture(b, 10_000, policy.DefaultClientSessions)
+	code := f.code(b, "market")
+	clients := benchClients()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%11 == 0 {
+			f.clock.Advance(time.Second)
+		}
+		if _, err := f.t.Redeem(context.Background(), policy.Redemption{App: "market", Code: code, Client: clients[i%len(clients)]}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// benchClients returns 2^18 IPv4 addresses: room for 2.6 M sessions at the
+// default client limit.
+func benchClients() []string {
+	out := make([]string, 1<<18)
+	for i := range out {
+		out[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&0xff, i&0xff)
+	}
+	return out
 }
 
 // TestRenewalWindowCountsFromTheRedemption checks that a viewer who
@@ -254,7 +290,7 @@ func TestRenewalWindowCountsFromTheRedemption(t *testing.T) {
 	token := o.Token
 	for f.clock.Now().Add(16 * time.Minute).Before(end) {
 		f.clock.Advance(16 * time.Minute)
-		n, err := f.t.Renew(ctx, token, "GET", "/dash/market.html")
+		n, err := f.t.Renew(ctx, token, "GET", "/dash/market.html", "")
 		if err != nil {
 			t.Fatalf("renewal at %v: %v", f.clock.Now(), err)
 		}
@@ -264,7 +300,7 @@ func TestRenewalWindowCountsFromTheRedemption(t *testing.T) {
 		token = n.Token
 	}
 	f.clock.Advance(end.Sub(f.clock.Now()))
-	if _, err := f.t.Renew(ctx, token, "GET", "/dash/market.html"); err != policy.ErrExpired {
+	if _, err := f.t.Renew(ctx, token, "GET", "/dash/market.html", ""); err != policy.ErrExpired {
 		t.Fatalf("renewal at the end of the window: %v, want ErrExpired", err)
 	}
 }

@@ -35,7 +35,7 @@ func TestResetAndTurnOffEndSessions(t *testing.T) {
 				t.Fatalf("live session after %s: got %v, want ErrRevoked", action, err)
 			}
 			f.clock.Advance(20 * time.Minute)
-			if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html"); err != policy.ErrRevoked {
+			if _, err := f.t.Renew(ctx, o.Token, "GET", "/dash/market.html", ""); err != policy.ErrRevoked {
 				t.Fatalf("renewal after %s: got %v, want ErrRevoked", action, err)
 			}
 			if u, _ := f.t.Capacity(ctx); u.Active != 0 {

@@ -31,10 +31,15 @@ type Store interface {
 	// candidate first when there is none.
 	SigningKey(ctx context.Context, candidate []byte) ([]byte, error)
 
-	// AdmitSession records a new live session if fewer than capacity are
-	// live at now, atomically: concurrent admissions never exceed it. A
-	// session already live is admitted again without taking a second slot.
-	AdmitSession(ctx context.Context, rec SessionRecord, capacity int, now time.Time) (bool, error)
+	// AdmitSession records a new live session at now if the tenant has
+	// fewer than a.Capacity live sessions, the client fewer than
+	// a.ClientLimit (when above 0), and the session it renews (if any) was
+	// not renewed before; all of it atomically, in one step, so that
+	// concurrent admissions on any number of instances never exceed either
+	// limit nor renew one session twice. A session already live is
+	// admitted again without taking a second slot. The error is the
+	// store's own failure only; a refusal is in the Verdict.
+	AdmitSession(ctx context.Context, a Admission, now time.Time) (Verdict, error)
 	// EndSessions forgets every live session of an app.
 	EndSessions(ctx context.Context, app string) error
 	// Usage reports the live sessions at now.

@@ -35,7 +35,7 @@ func wantDead(t *testing.T, f *fixture, o policy.Opened, path string) {
 		t.Fatalf("old session: %v, want ErrRevoked", err)
 	}
 	f.clock.Advance(16 * time.Minute)
-	if _, err := f.t.Renew(context.Background(), o.Token, "GET", path); err == nil {
+	if _, err := f.t.Renew(context.Background(), o.Token, "GET", path, ""); err == nil {
 		t.Fatal("an old session renewed")
 	}
 }

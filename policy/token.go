@@ -38,6 +38,7 @@ type Signer struct {
 	macs    sync.Pool // of HMAC-SHA256 keyed with key
 	checks  sync.Pool // of *signatureCheck
 	refMacs sync.Pool // of HMAC-SHA256 keyed with a key derived from key
+	clients *clientIDs
 }
 
 // ClockLeeway is how far apart the clocks of instances sharing a tenant
@@ -79,6 +80,7 @@ func NewSigner(key []byte, issuer string, now func() time.Time) (*Signer, error)
 		macs:    sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
 		checks:  sync.Pool{New: func() any { return &signatureCheck{mac: hmac.New(sha256.New, key)} }},
 		refMacs: sync.Pool{New: func() any { return hmac.New(sha256.New, refKey) }},
+		clients: newClientIDs(key),
 	}, nil
 }
 

@@ -226,9 +226,12 @@ func TestForgedTokenCostsNoParsing(t *testing.T) {
 	if _, err := s.Verify(forged); err != ErrInvalidToken {
 		t.Fatalf("forged: %v", err)
 	}
-	// The race detector's sync.Pool drops items at random, so only a
-	// build without it can count allocations.
-	if n := testing.AllocsPerRun(100, func() { _, _ = s.Verify(forged) }); n != 0 && !raceEnabled {
+	if raceEnabled {
+		// sync.Pool drops a quarter of what is put back under the race
+		// detector, so a pooled HMAC is sometimes made anew.
+		t.Skip("allocations are not counted under the race detector")
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = s.Verify(forged) }); n != 0 {
 		t.Fatalf("a forged token costs %v allocations", n)
 	}
 }

@@ -67,6 +67,10 @@
         countdown(wait, "Too many attempts",
           "There were too many attempts with invalid links from your network.");
         break;
+      case "client_limit":
+        countdown(wait, "Too many open sessions from your network",
+          "Your network already has as many shared sessions open as one network may.");
+        break;
       case "invalid_link":
         show("This link is not valid",
           "The link may have been turned off, or replaced by a new one.",

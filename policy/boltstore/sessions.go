@@ -21,18 +21,64 @@ const FlushInterval = 100 * time.Millisecond
 // expiry in the batch and a sequence number. A flush is then one Put
 // however many sessions started, and a whole batch leaves the file once
 // its last session has expired. Sessions ended early (app turned off,
-// code reset) are recorded the same way in the "ended" bucket.
+// code reset) are recorded the same way in the "ended" bucket, and
+// sessions renewed (so that their tokens renew once) in "renewed", keyed
+// by the latest renew-until instead. A session counted for a client
+// carries the client's ID (a keyed hash, never an address), flagged by
+// the top bit of the app's length, which app ids (at most 64 bytes) never
+// use; files written before client_sessions read as they are.
 //
-//	sessions: maxExp(8) seq(8) -> { key(16) exp(8) len(1) app }...
-//	ended:    maxExp(8) seq(8) -> { key(16) }...
+//	sessions: maxExp(8) seq(8)   -> { key(16) exp(8) len(1) app [client(16)] }...
+//	ended:    maxExp(8) seq(8)   -> { key(16) }...
+//	renewed:  maxUntil(8) seq(8) -> { key(16) until(8) }...
 
-const keyLen = len(policy.SessionKey{})
+const (
+	keyLen     = len(policy.SessionKey{})
+	clientLen  = len(policy.ClientID{})
+	hasClient  = 0x80
+	renewedLen = keyLen + 8
+)
 
-func appendSession(b []byte, r policy.SessionRecord) []byte {
+func appendSession(b []byte, a policy.Admission) []byte {
+	r := a.Session
 	b = append(b, r.Key[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(r.ExpiresAt))
-	b = append(b, byte(len(r.App)))
-	return append(b, r.App...)
+	if a.ClientLimit <= 0 {
+		b = append(b, byte(len(r.App)))
+		return append(b, r.App...)
+	}
+	b = append(b, byte(len(r.App))|hasClient)
+	b = append(b, r.App...)
+	return append(b, a.Client[:]...)
+}
+
+var errCorruptBatch = errors.New("corrupt session batch")
+
+// readSession decodes the session at the start of v and returns the rest.
+func readSession(v []byte) (r policy.SessionRecord, client *policy.ClientID, rest []byte, err error) {
+	if len(v) < keyLen+9 {
+		return r, nil, nil, errCorruptBatch
+	}
+	copy(r.Key[:], v)
+	r.ExpiresAt = int64(binary.BigEndian.Uint64(v[keyLen:]))
+	n := int(v[keyLen+8])
+	v = v[keyLen+9:]
+	withClient := n&hasClient != 0
+	n &^= hasClient
+	if len(v) < n {
+		return r, nil, nil, errCorruptBatch
+	}
+	r.App = string(v[:n])
+	v = v[n:]
+	if withClient {
+		if len(v) < clientLen {
+			return r, nil, nil, errCorruptBatch
+		}
+		client = new(policy.ClientID)
+		copy(client[:], v)
+		v = v[clientLen:]
+	}
+	return r, client, v, nil
 }
 
 // load restores live sessions at open, minus those ended early, and drops
@@ -48,18 +94,25 @@ func (s *Store) load(tb *bbolt.Bucket, now time.Time) error {
 	sb := tb.Bucket(bucketSessions)
 	err := sb.ForEach(func(k, v []byte) error {
 		s.noteSeq(k)
-		for len(v) >= keyLen+9 {
-			var r policy.SessionRecord
-			copy(r.Key[:], v)
-			r.ExpiresAt = int64(binary.BigEndian.Uint64(v[keyLen:]))
-			n := int(v[keyLen+8])
-			v = v[keyLen+9:]
-			if len(v) < n {
-				return errors.New("corrupt session batch")
+		for len(v) > 0 {
+			r, client, rest, err := readSession(v)
+			if err != nil {
+				return err
 			}
-			r.App = string(v[:n])
-			v = v[n:]
-			s.table.Restore(r, now)
+			s.table.Restore(r, client, now)
+			v = rest
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	err = tb.Bucket(bucketRenewed).ForEach(func(k, v []byte) error {
+		s.noteSeq(k)
+		for ; len(v) >= renewedLen; v = v[renewedLen:] {
+			var key policy.SessionKey
+			copy(key[:], v)
+			s.table.renewed.Restore(key, int64(binary.BigEndian.Uint64(v[keyLen:])), now.Unix())
 		}
 		return nil
 	})
@@ -91,9 +144,10 @@ func (s *Store) noteSeq(k []byte) {
 	}
 }
 
-// dropExpired deletes batches whose every session has expired.
+// dropExpired deletes batches whose every session (or renewal mark) has
+// expired.
 func dropExpired(tb *bbolt.Bucket, now time.Time) error {
-	for _, name := range [][]byte{bucketSessions, bucketEnded} {
+	for _, name := range [][]byte{bucketSessions, bucketEnded, bucketRenewed} {
 		c := tb.Bucket(name).Cursor()
 		for k, _ := c.First(); k != nil && len(k) == 16 && int64(binary.BigEndian.Uint64(k)) <= now.Unix(); k, _ = c.First() {
 			if err := c.Delete(); err != nil {
@@ -134,29 +188,33 @@ func (s *Store) Flush() error {
 	defer s.flushMu.Unlock()
 	s.mu.Lock()
 	admitted, ended, maxExp := s.admitted, s.ended, s.maxExp
-	s.admitted, s.ended, s.maxExp = nil, nil, 0
+	renewed, maxUntil := s.renewed, s.maxUntil
+	s.admitted, s.ended, s.maxExp, s.renewed, s.maxUntil = nil, nil, 0, nil, 0
 	s.mu.Unlock()
 	now := s.now()
 	peak := s.table.Usage(now).Peak
-	if len(admitted) == 0 && len(ended) == 0 && peak == s.peak && now.Sub(s.lastSweep) < time.Second {
+	if len(admitted) == 0 && len(ended) == 0 && len(renewed) == 0 && peak == s.peak && now.Sub(s.lastSweep) < time.Second {
 		return nil
 	}
 	seq := s.seq
 	err := s.update(func(tb *bbolt.Bucket) error {
-		put := func(bucket, v []byte) error {
+		put := func(bucket, v []byte, last int64) error {
 			if len(v) == 0 {
 				return nil
 			}
 			seq++
 			var k [16]byte
-			binary.BigEndian.PutUint64(k[:8], uint64(maxExp))
+			binary.BigEndian.PutUint64(k[:8], uint64(last))
 			binary.BigEndian.PutUint64(k[8:], seq)
 			return tb.Bucket(bucket).Put(k[:], v)
 		}
-		if err := put(bucketSessions, admitted); err != nil {
+		if err := put(bucketSessions, admitted, maxExp); err != nil {
 			return err
 		}
-		if err := put(bucketEnded, ended); err != nil {
+		if err := put(bucketEnded, ended, maxExp); err != nil {
+			return err
+		}
+		if err := put(bucketRenewed, renewed, maxUntil); err != nil {
 			return err
 		}
 		var buf [8]byte
@@ -172,6 +230,8 @@ func (s *Store) Flush() error {
 		s.admitted = append(admitted, s.admitted...)
 		s.ended = append(ended, s.ended...)
 		s.maxExp = max(s.maxExp, maxExp)
+		s.renewed = append(renewed, s.renewed...)
+		s.maxUntil = max(s.maxUntil, maxUntil)
 		s.mu.Unlock()
 		return err
 	}
@@ -181,17 +241,22 @@ func (s *Store) Flush() error {
 
 // AdmitSession implements policy.Store. The file is held by this process
 // alone, so admission is decided in memory by the session table (a
-// compare-and-swap on the live count, sessions in locked shards), exactly,
-// and written behind.
-func (s *Store) AdmitSession(ctx context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
-	ok, _ := s.table.Admit(rec, capacity, now)
-	if ok {
+// compare-and-swap on the live count under the client's lock, sessions in
+// locked shards), exactly, and written behind.
+func (s *Store) AdmitSession(ctx context.Context, a policy.Admission, now time.Time) (policy.Verdict, error) {
+	v, _ := s.table.Admit(a, now)
+	if v.Outcome == policy.Admitted {
 		s.mu.Lock()
-		s.admitted = appendSession(s.admitted, rec)
-		s.maxExp = max(s.maxExp, rec.ExpiresAt)
+		s.admitted = appendSession(s.admitted, a)
+		s.maxExp = max(s.maxExp, a.Session.ExpiresAt)
+		if r := a.Renews; r != nil {
+			s.renewed = append(s.renewed, r.Key[:]...)
+			s.renewed = binary.BigEndian.AppendUint64(s.renewed, uint64(r.Until))
+			s.maxUntil = max(s.maxUntil, r.Until)
+		}
 		s.mu.Unlock()
 	}
-	return ok, nil
+	return v, nil
 }
 
 // EndSessions implements policy.Store.

@@ -26,6 +26,7 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketSessions = []byte("sessions")
 	bucketEnded    = []byte("ended")
+	bucketRenewed  = []byte("renewed")
 	bucketAudit    = []byte("audit")
 	keySigningKey  = []byte("signing_key")
 	keyPeak        = []byte("peak")
@@ -68,6 +69,8 @@ type Store struct {
 	admitted  []byte     // encoded sessions admitted since the last flush
 	ended     []byte     // encoded keys of sessions ended since then
 	maxExp    int64      // latest expiry in admitted or ended
+	renewed   []byte     // encoded sessions renewed since the last flush
+	maxUntil  int64      // latest renew-until in renewed
 	flushMu   sync.Mutex // one flush at a time; guards seq and peak
 	seq       uint64
 	peak      int
@@ -95,7 +98,7 @@ func (d *DB) Tenant(name string, now func() time.Time) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		for _, b := range [][]byte{bucketApps, bucketSpaces, bucketMeta, bucketSessions, bucketEnded, bucketAudit} {
+		for _, b := range [][]byte{bucketApps, bucketSpaces, bucketMeta, bucketSessions, bucketEnded, bucketRenewed, bucketAudit} {
 			if _, err := tb.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

@@ -105,11 +105,12 @@ func TestSessionsSurviveReopen(t *testing.T) {
 		if i >= 3 {
 			app = "sales"
 		}
-		if ok, err := st.AdmitSession(ctx, sessionRec(i, app, now.Add(time.Duration(10+i)*time.Minute)), 10, now); !ok || err != nil {
-			t.Fatalf("admit %d: %v %v", i, ok, err)
+		a := policy.Admission{Session: sessionRec(i, app, now.Add(time.Duration(10+i)*time.Minute)), Capacity: 10}
+		if v, err := st.AdmitSession(ctx, a, now); v.Outcome != policy.Admitted || err != nil {
+			t.Fatalf("admit %d: %v %v", i, v, err)
 		}
 	}
-	if ok, _ := st.AdmitSession(ctx, sessionRec(9, "x", now.Add(time.Hour)), 5, now); ok {
+	if v, _ := st.AdmitSession(ctx, policy.Admission{Session: sessionRec(9, "x", now.Add(time.Hour)), Capacity: 5}, now); v.Outcome == policy.Admitted {
 		t.Fatal("admitted past capacity")
 	}
 	if err := st.EndSessions(ctx, "sales"); err != nil {

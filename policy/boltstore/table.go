@@ -2,7 +2,6 @@ package boltstore
 
 import (
 	"math"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,27 +17,26 @@ type trackedSession struct {
 	app uint32
 }
 
-type expiry struct {
-	exp int64
-	key policy.SessionKey
-}
-
 // tableShards spreads sessions over independently locked shards, so
 // concurrent redemptions do not queue on one lock.
 const tableShards = 16
 
 // sessionTable counts the live anonymous sessions of one tenant and admits
-// new ones against its capacity. Admission is exact: a slot is taken by a
-// compare-and-swap on the live count that never goes past capacity, so
-// concurrent redemptions can never exceed it. Expired sessions are swept
-// lazily, and always before a redemption is refused, so a slot is free the
-// moment its session's time is up.
+// new ones against its capacity, each client's limit and the renewals
+// already made. Admission is exact: a slot is taken by a compare-and-swap
+// on the live count that never goes past capacity, while the client's
+// shard is locked (clients.go), so concurrent redemptions can exceed
+// neither. Expired sessions are swept lazily, and always before a
+// redemption is refused, so a slot is free the moment its session's time
+// is up.
 type sessionTable struct {
 	live    atomic.Int64
 	peak    atomic.Int64
 	nextExp atomic.Int64 // earliest expiry possibly pending (a hint)
 	sweepMu sync.Mutex
 	shards  [tableShards]tableShard
+	clients clientTable
+	renewed renewedTable
 
 	appsMu   sync.RWMutex
 	apps     []string // app names by index
@@ -48,8 +46,7 @@ type sessionTable struct {
 type tableShard struct {
 	mu     sync.Mutex
 	byKey  map[policy.SessionKey]trackedSession
-	queue  []expiry // by expiry, oldest first, from head on
-	head   int
+	queue  expiryQueue[policy.SessionKey]
 	perApp []int // live sessions by app index
 }
 
@@ -60,6 +57,8 @@ func newSessionTable() *sessionTable {
 		t.shards[i].byKey = make(map[policy.SessionKey]trackedSession)
 	}
 	t.nextExp.Store(math.MaxInt64)
+	t.clients.init()
+	t.renewed.init()
 	return t
 }
 
@@ -89,17 +88,42 @@ func (t *sessionTable) appName(i uint32) string {
 
 func (t *sessionTable) shard(k policy.SessionKey) *tableShard { return &t.shards[k[0]%tableShards] }
 
-// Admit adds a session if fewer than capacity are live at now. It returns
-// whether it was admitted and how many sessions are live afterwards.
-func (t *sessionTable) Admit(rec policy.SessionRecord, capacity int, now time.Time) (bool, int) {
+// Admit decides an admission at now (see policy.Store.AdmitSession) and
+// returns its verdict and how many sessions are live afterwards. Locks are
+// taken in one order: the renewed session's shard, the client's shard,
+// then session shards; nothing takes them the other way round.
+func (t *sessionTable) Admit(a policy.Admission, now time.Time) (policy.Verdict, int) {
 	unix := now.Unix()
 	t.sweep(unix, false)
+	if a.Renews == nil {
+		return t.admitClient(a, unix)
+	}
+	sh := t.renewed.shard(a.Renews.Key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.has(a.Renews.Key, unix) {
+		if t.isLive(a.Session) { // a retried admission
+			return policy.Verdict{Outcome: policy.Admitted}, int(t.live.Load())
+		}
+		return policy.Verdict{Outcome: policy.AlreadyRenewed}, int(t.live.Load())
+	}
+	v, n := t.admitClient(a, unix)
+	if v.Outcome == policy.Admitted {
+		sh.mark(a.Renews.Key, a.Renews.Until, unix)
+	}
+	return v, n
+}
+
+// take adds a session if fewer than capacity are live at now. It returns
+// whether it was admitted, whether it was new (not a retried admission of
+// a live one) and how many sessions are live afterwards.
+func (t *sessionTable) take(rec policy.SessionRecord, capacity int, unix int64) (ok, fresh bool, live int) {
 	swept := false
 	for {
 		n := t.live.Load()
 		if n >= int64(capacity) {
 			if swept {
-				return false, int(n)
+				return false, false, int(n)
 			}
 			t.sweep(unix, true)
 			swept = true
@@ -109,25 +133,38 @@ func (t *sessionTable) Admit(rec policy.SessionRecord, capacity int, now time.Ti
 			if !t.insert(rec) {
 				// Already live (a retried admission): counted once.
 				t.live.Add(-1)
-				return true, int(t.live.Load())
+				return true, false, int(t.live.Load())
 			}
 			for p := t.peak.Load(); n+1 > p && !t.peak.CompareAndSwap(p, n+1); p = t.peak.Load() {
 			}
-			return true, int(n + 1)
+			return true, true, int(n + 1)
 		}
 	}
 }
 
+// isLive reports whether rec's session is live, as admitted.
+func (t *sessionTable) isLive(rec policy.SessionRecord) bool {
+	sh := t.shard(rec.Key)
+	sh.mu.Lock()
+	s, ok := sh.byKey[rec.Key]
+	sh.mu.Unlock()
+	return ok && s.exp == rec.ExpiresAt
+}
+
 // Restore adds a session known from storage without a capacity check: it
-// was admitted before, so it is counted again, never refused. The peak is
-// restored separately (SetPeak).
-func (t *sessionTable) Restore(rec policy.SessionRecord, now time.Time) {
+// was admitted before, so it is counted again, never refused, and for its
+// client when it had one. The peak is restored separately (SetPeak).
+func (t *sessionTable) Restore(rec policy.SessionRecord, client *policy.ClientID, now time.Time) {
 	if rec.ExpiresAt <= now.Unix() {
 		return
 	}
 	t.live.Add(1)
 	if !t.insert(rec) {
 		t.live.Add(-1)
+		return
+	}
+	if client != nil {
+		t.clients.add(*client, rec, now.Unix())
 	}
 }
 
@@ -146,26 +183,11 @@ func (t *sessionTable) insert(rec policy.SessionRecord) bool {
 		sh.perApp = append(sh.perApp, 0)
 	}
 	sh.perApp[app]++
-	sh.enqueue(expiry{exp: rec.ExpiresAt, key: rec.Key})
+	sh.queue.push(rec.ExpiresAt, rec.Key)
 	sh.mu.Unlock()
 	for e := t.nextExp.Load(); rec.ExpiresAt < e && !t.nextExp.CompareAndSwap(e, rec.ExpiresAt); e = t.nextExp.Load() {
 	}
 	return true
-}
-
-// enqueue keeps the queue ordered by expiry. Sessions of one tenant share
-// one lifetime, so they arrive in order and append; only a changed
-// session_ttl or a restore brings one out of order.
-func (sh *tableShard) enqueue(e expiry) {
-	n := len(sh.queue)
-	if n == sh.head || sh.queue[n-1].exp <= e.exp {
-		sh.queue = append(sh.queue, e)
-		return
-	}
-	i := sh.head + sort.Search(n-sh.head, func(i int) bool { return sh.queue[sh.head+i].exp > e.exp })
-	sh.queue = append(sh.queue, expiry{})
-	copy(sh.queue[i+1:], sh.queue[i:])
-	sh.queue[i] = e
 }
 
 // sweep drops expired sessions. Unless forced it only runs when the
@@ -184,9 +206,7 @@ func (t *sessionTable) sweep(now int64, force bool) {
 	for i := range t.shards {
 		sh := &t.shards[i]
 		sh.mu.Lock()
-		for sh.head < len(sh.queue) && sh.queue[sh.head].exp <= now {
-			e := sh.queue[sh.head]
-			sh.head++
+		for e, ok := sh.queue.pop(now); ok; e, ok = sh.queue.pop(now) {
 			s, ok := sh.byKey[e.key]
 			if !ok || s.exp != e.exp {
 				continue // ended early
@@ -195,12 +215,8 @@ func (t *sessionTable) sweep(now int64, force bool) {
 			sh.perApp[s.app]--
 			t.live.Add(-1)
 		}
-		if sh.head > 1024 && sh.head*2 > len(sh.queue) {
-			sh.queue = append(sh.queue[:0:0], sh.queue[sh.head:]...)
-			sh.head = 0
-		}
-		if sh.head < len(sh.queue) {
-			next = min(next, sh.queue[sh.head].exp)
+		if exp, ok := sh.queue.next(); ok {
+			next = min(next, exp)
 		}
 		sh.mu.Unlock()
 	}

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"encoding/binary"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,22 +17,28 @@ func rec(i byte, app string, exp int64) policy.SessionRecord {
 	return policy.SessionRecord{Key: k, App: app, ExpiresAt: exp}
 }
 
+// admitCap asks tab for rec within capacity alone.
+func admitCap(tab *sessionTable, rec policy.SessionRecord, capacity int, now time.Time) (bool, int) {
+	v, n := tab.Admit(policy.Admission{Session: rec, Capacity: capacity}, now)
+	return v.Outcome == policy.Admitted, n
+}
+
 func TestSessionTable(t *testing.T) {
 	now := time.Unix(1000, 0)
 	tab := newSessionTable()
 	for i := byte(0); i < 3; i++ {
-		if ok, _ := tab.Admit(rec(i, "a", 1000+int64(i)+10), 3, now); !ok {
+		if ok, _ := admitCap(tab, rec(i, "a", 1000+int64(i)+10), 3, now); !ok {
 			t.Fatalf("admit %d refused", i)
 		}
 	}
-	if ok, n := tab.Admit(rec(9, "b", 2000), 3, now); ok || n != 3 {
+	if ok, n := admitCap(tab, rec(9, "b", 2000), 3, now); ok || n != 3 {
 		t.Fatalf("admitted past capacity: %v %d", ok, n)
 	}
 	// The first session expires at 1010: its slot frees exactly then.
-	if ok, _ := tab.Admit(rec(9, "b", 2000), 3, time.Unix(1009, 0)); ok {
+	if ok, _ := admitCap(tab, rec(9, "b", 2000), 3, time.Unix(1009, 0)); ok {
 		t.Fatal("admitted before any expiry")
 	}
-	if ok, _ := tab.Admit(rec(9, "b", 2000), 3, time.Unix(1010, 0)); !ok {
+	if ok, _ := admitCap(tab, rec(9, "b", 2000), 3, time.Unix(1010, 0)); !ok {
 		t.Fatal("slot not freed at expiry")
 	}
 	u := tab.Usage(time.Unix(1010, 0))
@@ -51,8 +58,8 @@ func TestSessionTable(t *testing.T) {
 	if u.Active != 1 {
 		t.Fatalf("live session dropped by stale entries: %+v", u)
 	}
-	tab.Restore(rec(7, "c", 3000), time.Unix(1999, 0))
-	tab.Restore(rec(8, "c", 1500), time.Unix(1999, 0)) // already expired
+	tab.Restore(rec(7, "c", 3000), nil, time.Unix(1999, 0))
+	tab.Restore(rec(8, "c", 1500), nil, time.Unix(1999, 0)) // already expired
 	if u := tab.Usage(time.Unix(1999, 0)); u.Active != 2 || u.Peak != 3 {
 		t.Fatalf("after Restore %+v", u)
 	}
@@ -75,7 +82,7 @@ func TestSessionTableMemory(t *testing.T) {
 	for i := 0; i < n; i++ {
 		var k policy.SessionKey
 		k[0], k[1], k[2] = byte(i), byte(i>>8), byte(i>>16)
-		tab.Admit(policy.SessionRecord{Key: k, App: "market", ExpiresAt: 2000 + int64(i%900)}, n, now)
+		admitCap(tab, policy.SessionRecord{Key: k, App: "market", ExpiresAt: 2000 + int64(i%900)}, n, now)
 	}
 	per := float64(heapInUse()-before) / n
 	if per > 200 {
@@ -84,6 +91,61 @@ func TestSessionTableMemory(t *testing.T) {
 	t.Logf("%.0f bytes per tracked session", per)
 	if tab.Usage(now).Active != n {
 		t.Fatal("lost sessions")
+	}
+}
+
+// TestSessionTableMemoryWithClients is the same with client_sessions on,
+// each session from a client of its own (the most a client costs): the
+// client's list and its queue entry come on top.
+func TestSessionTableMemoryWithClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 100 000 sessions")
+	}
+	const n = 100_000
+	tab := newSessionTable()
+	now := time.Unix(1000, 0)
+	before := heapInUse()
+	for i := 0; i < n; i++ {
+		a := policy.Admission{Capacity: n, ClientLimit: 10}
+		a.Session = policy.SessionRecord{App: "market", ExpiresAt: 2000 + int64(i%900)}
+		a.Session.Key[0], a.Session.Key[1], a.Session.Key[2] = byte(i), byte(i>>8), byte(i>>16)
+		a.Client[0], a.Client[1], a.Client[2] = byte(i), byte(i>>8), byte(i>>16)
+		if v, _ := tab.Admit(a, now); v.Outcome != policy.Admitted {
+			t.Fatalf("session %d: outcome %d", i, v.Outcome)
+		}
+	}
+	per := float64(heapInUse()-before) / n
+	runtime.KeepAlive(tab)
+	if per > 250 {
+		t.Fatalf("%.0f bytes per tracked session and client, want at most 250", per)
+	}
+	t.Logf("%.0f bytes per tracked session and client", per)
+}
+
+// TestSessionTableClientsForgetExpired checks that clients whose sessions
+// all expired are forgotten without coming back: 200 000 clients, one
+// session each, at most 1 000 live at a time, leave no more than about
+// twice the live clients, or the scans' floor, behind.
+func TestSessionTableClientsForgetExpired(t *testing.T) {
+	tab := newSessionTable()
+	const clients, perSecond = 200_000, 100
+	for i := 0; i < clients; i++ {
+		now := int64(1000 + i/perSecond)
+		a := policy.Admission{Capacity: clients, ClientLimit: 3}
+		a.Session = policy.SessionRecord{App: "a", ExpiresAt: now + 10}
+		binary.BigEndian.PutUint32(a.Session.Key[:], uint32(i))
+		binary.BigEndian.PutUint32(a.Client[12:], uint32(i))
+		a.Client[0] = byte(i)
+		if v, _ := tab.Admit(a, time.Unix(now, 0)); v.Outcome != policy.Admitted {
+			t.Fatalf("client %d: outcome %d", i, v.Outcome)
+		}
+	}
+	held := 0
+	for i := range tab.clients.shards {
+		held += len(tab.clients.shards[i].byID)
+	}
+	if limit := tableShards * 2 * minClientScan; held > limit {
+		t.Fatalf("%d clients kept, want at most %d (1 000 live)", held, limit)
 	}
 }
 
@@ -107,7 +169,7 @@ func TestSessionTableNeverExceedsCapacity(t *testing.T) {
 				if i%3 == 0 {
 					app = "b"
 				}
-				if _, n := tab.Admit(policy.SessionRecord{Key: k, App: app, ExpiresAt: now.Unix() + 3}, capacity, now); n > capacity {
+				if _, n := admitCap(tab, policy.SessionRecord{Key: k, App: app, ExpiresAt: now.Unix() + 3}, capacity, now); n > capacity {
 					over.Add(1)
 				}
 				if i%500 == 0 {
@@ -135,11 +197,11 @@ func TestSessionTableCountsARetriedAdmissionOnce(t *testing.T) {
 	now := time.Unix(1000, 0)
 	r := rec(1, "a", 2000)
 	for i := 0; i < 3; i++ {
-		if ok, n := tab.Admit(r, 5, now); !ok || n != 1 {
+		if ok, n := admitCap(tab, r, 5, now); !ok || n != 1 {
 			t.Fatalf("admission %d: %v %d, want admitted with 1 live", i, ok, n)
 		}
 	}
-	tab.Restore(r, now)
+	tab.Restore(r, nil, now)
 	if u := tab.Usage(now); u.Active != 1 || u.PerApp["a"] != 1 {
 		t.Fatalf("usage %+v", u)
 	}

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -14,11 +15,10 @@ const maxBatch = 128
 
 // admission is one call of AdmitSession waiting for its answer.
 type admission struct {
-	rec      policy.SessionRecord
-	capacity int
+	policy.Admission
 	now      time.Time
 	deadline time.Time // after it, the caller has given up
-	ok       bool
+	verdict  policy.Verdict
 	err      error
 	done     chan struct{}
 }
@@ -36,7 +36,7 @@ type admissionQueue struct {
 	sending bool
 }
 
-func (q *admissionQueue) admit(ctx context.Context, s *Store, a admission) (bool, error) {
+func (q *admissionQueue) admit(ctx context.Context, s *Store, a admission) (policy.Verdict, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	a.deadline, _ = ctx.Deadline()
@@ -50,11 +50,11 @@ func (q *admissionQueue) admit(ctx context.Context, s *Store, a admission) (bool
 	q.mu.Unlock()
 	select {
 	case <-a.done:
-		return a.ok, a.err
+		return a.verdict, a.err
 	case <-ctx.Done():
 		// The admission may still reach the server; its slot then frees
 		// when the session would have expired.
-		return false, unavailable(ctx.Err())
+		return policy.Verdict{}, unavailable(ctx.Err())
 	}
 }
 
@@ -96,21 +96,42 @@ func (s *Store) sendAdmissions(batch []*admission) {
 	ctx, cancel := withTimeout(context.Background())
 	defer cancel()
 	k := s.keys
-	args := make([]any, 1, 1+5*len(batch))
-	args[0] = k.appSessionsPrefix
+	args := make([]any, 3, 3+9*len(batch))
+	args[0], args[1], args[2] = k.appSessionsPrefix, k.clientSessionsPrefix, k.renewedPrefix
 	for _, a := range batch {
-		args = append(args, a.now.Unix(), a.capacity, a.rec.Key[:], a.rec.App, a.rec.ExpiresAt)
+		r := a.Session
+		client, renews, until := "", "", int64(0)
+		if a.ClientLimit > 0 {
+			client = hex.EncodeToString(a.Client[:])
+		}
+		if a.Renews != nil {
+			renews, until = hex.EncodeToString(a.Renews.Key[:]), a.Renews.Until
+		}
+		args = append(args, a.now.Unix(), a.Capacity, r.Key[:], r.App, r.ExpiresAt, client, a.ClientLimit, renews, until)
 	}
 	res, err := admitScript.Run(ctx, s.client, []string{k.sessions, k.sessionApps, k.peak}, args...).Int64Slice()
-	if err == nil && len(res) != len(batch) {
-		err = fmt.Errorf("redis: admission script answered %d of %d", len(res), len(batch))
+	if err == nil && len(res) != 2*len(batch) {
+		err = fmt.Errorf("redis: admission script answered %d of %d", len(res)/2, len(batch))
 	}
 	for i, a := range batch {
 		if err != nil {
 			a.err = unavailable(err)
 		} else {
-			a.ok = res[i] == 1
+			a.verdict = verdictOf(res[2*i], res[2*i+1])
 		}
 		close(a.done)
 	}
+}
+
+// verdictOf reads admitScript's two numbers for one admission.
+func verdictOf(outcome, freeAt int64) policy.Verdict {
+	switch outcome {
+	case 1:
+		return policy.Verdict{Outcome: policy.Admitted}
+	case 2:
+		return policy.Verdict{Outcome: policy.ClientFull, ClientFreeAt: freeAt}
+	case 3:
+		return policy.Verdict{Outcome: policy.AlreadyRenewed}
+	}
+	return policy.Verdict{Outcome: policy.CapacityFull}
 }

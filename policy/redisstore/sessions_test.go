@@ -14,6 +14,13 @@ import (
 	"github.com/anonaccess/caddy-anonymous-access/policy/redisstore/redistest"
 )
 
+// admitCap asks st for rec within capacity alone and reports whether it
+// was admitted.
+func admitCap(ctx context.Context, st *Store, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
+	v, err := st.AdmitSession(ctx, policy.Admission{Session: rec, Capacity: capacity}, now)
+	return v.Outcome == policy.Admitted, err
+}
+
 // TestAdmissionExactAcrossClients is two gateway instances (two go-redis
 // clients, two connection pools, two Stores) admitting 600 sessions at
 // once against one tenant capacity of 37.
@@ -37,7 +44,7 @@ func TestAdmissionExactAcrossClients(t *testing.T) {
 			binary.BigEndian.PutUint32(k[:], uint32(i))
 			app := []string{"market", "sales", "ops"}[i%3]
 			<-ready
-			ok, err := stores[i%2].AdmitSession(context.Background(),
+			ok, err := admitCap(context.Background(), stores[i%2],
 				policy.SessionRecord{Key: k, App: app, ExpiresAt: now.Add(15 * time.Minute).Unix()}, capacity, now)
 			if err != nil {
 				failed.Add(1)
@@ -77,7 +84,7 @@ func TestAdmitRetryCountsOnce(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	rec := sessionRec(1, "market", now.Add(time.Minute))
 	for i := 0; i < 2; i++ {
-		ok, err := st.AdmitSession(ctx, rec, 2, now)
+		ok, err := admitCap(ctx, st, rec, 2, now)
 		if err != nil || !ok {
 			t.Fatalf("admission %d: %v %v", i, ok, err)
 		}
@@ -98,7 +105,7 @@ func TestAdmitAfterScriptFlush(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	for i := range 2 {
 		must(t, c.ScriptFlush(ctx).Err())
-		ok, err := st.AdmitSession(ctx, sessionRec(byte(i), "market", now.Add(time.Minute)), 2, now)
+		ok, err := admitCap(ctx, st, sessionRec(byte(i), "market", now.Add(time.Minute)), 2, now)
 		if err != nil || !ok {
 			t.Fatalf("admission %d after SCRIPT FLUSH: %v %v", i, ok, err)
 		}
@@ -115,7 +122,7 @@ func TestNothingOutlivesSessions(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
 	for i, app := range []string{"market", "sales", "ops", "ops"} {
-		ok, err := st.AdmitSession(ctx, sessionRec(byte(i), app, now.Add(time.Duration(i+1)*time.Minute)), 10, now)
+		ok, err := admitCap(ctx, st, sessionRec(byte(i), app, now.Add(time.Duration(i+1)*time.Minute)), 10, now)
 		if err != nil || !ok {
 			t.Fatalf("admit %d: %v %v", i, ok, err)
 		}
@@ -151,14 +158,14 @@ func TestFailClosed(t *testing.T) {
 	exp := now.Add(15 * time.Minute)
 	_, err := st.EnsureApp(ctx, policy.AppRecord{App: policy.App{ID: "market"}, Code: "c"})
 	must(t, err)
-	if ok, err := st.AdmitSession(ctx, sessionRec(1, "market", exp), 2, now); err != nil || !ok {
+	if ok, err := admitCap(ctx, st, sessionRec(1, "market", exp), 2, now); err != nil || !ok {
 		t.Fatalf("admit before the outage: %v %v", ok, err)
 	}
 
 	r.Kill()
 	calls := map[string]func() error{
 		"AdmitSession": func() error {
-			ok, err := st.AdmitSession(ctx, sessionRec(2, "market", exp), 2, now)
+			ok, err := admitCap(ctx, st, sessionRec(2, "market", exp), 2, now)
 			if ok {
 				t.Error("admitted while the store is down")
 			}
@@ -196,7 +203,7 @@ func TestFailClosed(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, _ := st.AdmitSession(ctx, sessionRec(byte(10+i), "market", exp), 100, now); ok {
+			if ok, _ := admitCap(ctx, st, sessionRec(byte(10+i), "market", exp), 100, now); ok {
 				admitted.Add(1)
 			}
 		}()
@@ -210,7 +217,7 @@ func TestFailClosed(t *testing.T) {
 	// The client reconnects by itself; allow it a moment, bounded.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ok, err := st.AdmitSession(ctx, sessionRec(2, "market", exp), 2, now)
+		ok, err := admitCap(ctx, st, sessionRec(2, "market", exp), 2, now)
 		if err == nil {
 			if !ok {
 				t.Fatal("refused below capacity after recovery")
@@ -221,7 +228,7 @@ func TestFailClosed(t *testing.T) {
 			t.Fatalf("not recovered 5s after the restart: %v", err)
 		}
 	}
-	if ok, err := st.AdmitSession(ctx, sessionRec(3, "market", exp), 2, now); err != nil || ok {
+	if ok, err := admitCap(ctx, st, sessionRec(3, "market", exp), 2, now); err != nil || ok {
 		t.Fatalf("the session admitted before the outage was forgotten: %v %v", ok, err)
 	}
 }
@@ -235,7 +242,7 @@ func TestFailClosedWhenServerHangs(t *testing.T) {
 	ctx := context.Background()
 	now := time.Unix(1_800_000_000, 0)
 	exp := now.Add(15 * time.Minute)
-	if ok, err := st.AdmitSession(ctx, sessionRec(1, "market", exp), 2, now); err != nil || !ok {
+	if ok, err := admitCap(ctx, st, sessionRec(1, "market", exp), 2, now); err != nil || !ok {
 		t.Fatalf("admit before the freeze: %v %v", ok, err)
 	}
 	r.Signal(syscall.SIGSTOP)
@@ -251,7 +258,7 @@ func TestFailClosedWhenServerHangs(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			began := time.Now()
-			ok, err := st.AdmitSession(ctx, sessionRec(byte(10+i), "market", exp), 100, now)
+			ok, err := admitCap(ctx, st, sessionRec(byte(10+i), "market", exp), 100, now)
 			if took := time.Since(began); ok || !errors.Is(err, policy.ErrStoreUnavailable) || took > opTimeout+time.Second {
 				t.Errorf("admission against a frozen server: %v %v after %v", ok, err, took)
 			}
@@ -262,7 +269,7 @@ func TestFailClosedWhenServerHangs(t *testing.T) {
 	resumed = true
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		ok, err := st.AdmitSession(ctx, sessionRec(2, "market", exp), 100, now)
+		ok, err := admitCap(ctx, st, sessionRec(2, "market", exp), 100, now)
 		if err == nil {
 			if !ok {
 				t.Fatal("refused below capacity after the server resumed")

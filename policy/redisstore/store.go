@@ -14,6 +14,8 @@
 //	{anonaccess:acme}:sessions       zset  session key + app, scored by expiry
 //	{anonaccess:acme}:sessions:app:X zset  session key of app X, scored by expiry
 //	{anonaccess:acme}:session_apps   set   apps that have live sessions
+//	{anonaccess:acme}:client:C       zset  session key + app of client C (a keyed hash, hex), scored by expiry
+//	{anonaccess:acme}:renewed:S      string, the renew-until of session S (hex), renewed once already
 //	{anonaccess:acme}:peak           string, the highest live count seen
 //	{anonaccess:acme}:access_model   string, JSON policy.AccessModel
 //	{anonaccess:acme}:audit          zset  "id:JSON policy.AuditEntry", scored by id
@@ -67,6 +69,8 @@ type keys struct {
 	spaces, apps, signingKey      string
 	sessions, sessionApps, peak   string
 	appSessionsPrefix, changesKey string
+	clientSessionsPrefix          string
+	renewedPrefix                 string
 	accessModel, audit, auditSeq  string
 }
 
@@ -76,6 +80,7 @@ func newKeys(prefix, tenant string) keys {
 		spaces: base + "spaces", apps: base + "apps", signingKey: base + "signing_key",
 		sessions: base + "sessions", sessionApps: base + "session_apps", peak: base + "peak",
 		appSessionsPrefix: base + "sessions:app:", changesKey: base + "changes",
+		clientSessionsPrefix: base + "client:", renewedPrefix: base + "renewed:",
 		accessModel: base + "access_model", audit: base + "audit", auditSeq: base + "audit_seq",
 	}
 }

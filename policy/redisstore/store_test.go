@@ -88,18 +88,53 @@ func TestKeysShareTheHashTag(t *testing.T) {
 		must(t, err)
 		_, err = st.SigningKey(ctx, []byte("k"))
 		must(t, err)
-		_, err = st.AdmitSession(ctx, sessionRec(1, "market", now.Add(time.Minute)), 5, now)
+		// A renewal counted for a client writes the client's and the
+		// renewed session's keys too.
+		v, err := st.AdmitSession(ctx, policy.Admission{
+			Session: sessionRec(1, "market", now.Add(time.Minute)), Capacity: 5,
+			Client: policy.ClientID{7}, ClientLimit: 3,
+			Renews: &policy.Renewal{Key: sessionRec(0, "market", now).Key, Until: now.Add(time.Hour).Unix()},
+		}, now)
 		must(t, err)
+		if v.Outcome != policy.Admitted {
+			t.Fatalf("outcome %d", v.Outcome)
+		}
 	}
 	keys, err := c.Keys(ctx, "*").Result()
 	must(t, err)
-	if len(keys) != 2*7 {
-		t.Errorf("%d keys, want 7 per tenant: %q", len(keys), keys)
+	if len(keys) != 2*9 {
+		t.Errorf("%d keys, want 9 per tenant: %q", len(keys), keys)
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "{gw:acme}:") && !strings.HasPrefix(k, "{gw:globex}:") {
 			t.Errorf("key %q lacks the tenant's hash tag", k)
 		}
+	}
+}
+
+// TestClientKeysHoldNoAddress checks what a client's sorted set is named
+// and holds: the hex of its ClientID and the tenant set's members, with a
+// TTL, so Redis never sees an address and forgets a client that left.
+func TestClientKeysHoldNoAddress(t *testing.T) {
+	r := redistest.Start(t)
+	c := newClient(t, Options{URL: r.URL()})
+	ctx := context.Background()
+	st := newStore(t, c, "acme")
+	now := time.Unix(1_800_000_000, 0)
+	id := policy.ClientID{0xAB, 0xCD}
+	rec := sessionRec(1, "market", now.Add(15*time.Minute))
+	v, err := st.AdmitSession(ctx, policy.Admission{Session: rec, Capacity: 5, Client: id, ClientLimit: 3}, now)
+	if err != nil || v.Outcome != policy.Admitted {
+		t.Fatalf("admit: %+v %v", v, err)
+	}
+	key := "{anonaccess:acme}:client:abcd0000000000000000000000000000"
+	members, err := c.ZRangeWithScores(ctx, key, 0, -1).Result()
+	must(t, err)
+	if len(members) != 1 || members[0].Member != string(rec.Key[:])+"market" || int64(members[0].Score) != rec.ExpiresAt {
+		t.Fatalf("client set %q holds %+v", key, members)
+	}
+	if ttl := c.TTL(ctx, key).Val(); ttl < 15*time.Minute || ttl > 17*time.Minute {
+		t.Fatalf("client set TTL %v, want its last session's life and a minute", ttl)
 	}
 }
 

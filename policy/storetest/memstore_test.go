@@ -20,10 +20,14 @@ type memTenant struct {
 	// sessions are the live sessions: the plainest exact admission, one
 	// mutex over a map, as a reference for the real stores.
 	sessions map[policy.SessionKey]policy.SessionRecord
-	peak     int
-	model    policy.AccessModel
-	audit    []policy.AuditEntry // oldest first
-	seq      uint64              // the last audit ID handed out
+	// clients holds the client of each live session counted for one.
+	clients map[policy.SessionKey]policy.ClientID
+	// renewed holds the renewed sessions, each until its renew-until.
+	renewed map[policy.SessionKey]int64
+	peak    int
+	model   policy.AccessModel
+	audit   []policy.AuditEntry // oldest first
+	seq     uint64              // the last audit ID handed out
 }
 
 // memBacking is a reference store in memory, used to test the suite
@@ -48,7 +52,8 @@ func (b *memBacking) open(tenant string, _ func() time.Time) policy.Store {
 	}
 	mt := b.tenants[tenant]
 	if mt == nil {
-		mt = &memTenant{spaces: map[string]policy.Space{}, apps: map[string]policy.AppRecord{}, sessions: map[policy.SessionKey]policy.SessionRecord{}}
+		mt = &memTenant{spaces: map[string]policy.Space{}, apps: map[string]policy.AppRecord{}}
+		mt.forgetSessions()
 		b.tenants[tenant] = mt
 	}
 	return &memStore{memTenant: mt, broken: b.broken}
@@ -59,8 +64,14 @@ func (b *memBacking) restart() {
 		return
 	}
 	for _, mt := range b.tenants {
-		mt.sessions, mt.peak = map[policy.SessionKey]policy.SessionRecord{}, 0
+		mt.forgetSessions()
 	}
+}
+
+// forgetSessions empties the session bookkeeping.
+func (mt *memTenant) forgetSessions() {
+	mt.sessions, mt.peak = map[policy.SessionKey]policy.SessionRecord{}, 0
+	mt.clients, mt.renewed = map[policy.SessionKey]policy.ClientID{}, map[policy.SessionKey]int64{}
 }
 
 func (s *memStore) Spaces(context.Context) ([]policy.Space, error) {
@@ -132,7 +143,8 @@ func (s *memStore) SigningKey(_ context.Context, candidate []byte) ([]byte, erro
 	return s.key, nil
 }
 
-func (s *memStore) AdmitSession(_ context.Context, rec policy.SessionRecord, capacity int, now time.Time) (bool, error) {
+func (s *memStore) AdmitSession(_ context.Context, a policy.Admission, now time.Time) (policy.Verdict, error) {
+	rec, capacity := a.Session, a.Capacity
 	switch s.broken {
 	case "admit-racy":
 		s.mu.Lock()
@@ -140,10 +152,20 @@ func (s *memStore) AdmitSession(_ context.Context, rec policy.SessionRecord, cap
 		full := len(s.sessions) >= capacity
 		s.mu.Unlock()
 		if full {
-			return false, nil
+			return policy.Verdict{Outcome: policy.CapacityFull}, nil
 		}
 		runtime.Gosched()
 		capacity += 1000
+	case "client-racy":
+		s.mu.Lock()
+		s.sweep(now)
+		_, held := s.clientSessions(a.Client)
+		s.mu.Unlock()
+		if a.ClientLimit > 0 && held >= a.ClientLimit {
+			return policy.Verdict{Outcome: policy.ClientFull}, nil
+		}
+		runtime.Gosched()
+		a.ClientLimit = 0
 	case "expiry-late":
 		now = now.Add(-time.Second)
 	}
@@ -151,14 +173,47 @@ func (s *memStore) AdmitSession(_ context.Context, rec policy.SessionRecord, cap
 	defer s.mu.Unlock()
 	s.sweep(now)
 	if _, live := s.sessions[rec.Key]; live {
-		return true, nil
+		return policy.Verdict{Outcome: policy.Admitted}, nil
+	}
+	if r := a.Renews; r != nil && s.renewed[r.Key] > now.Unix() && s.broken != "renew-twice" {
+		return policy.Verdict{Outcome: policy.AlreadyRenewed}, nil
+	}
+	if a.ClientLimit > 0 {
+		if first, held := s.clientSessions(a.Client); held >= a.ClientLimit {
+			return policy.Verdict{Outcome: policy.ClientFull, ClientFreeAt: first}, nil
+		}
 	}
 	if len(s.sessions) >= capacity {
-		return false, nil
+		return policy.Verdict{Outcome: policy.CapacityFull}, nil
 	}
 	s.sessions[rec.Key] = rec
+	if a.ClientLimit > 0 {
+		s.clients[rec.Key] = a.Client
+	}
+	if a.Renews != nil {
+		s.renewed[a.Renews.Key] = a.Renews.Until
+	}
 	s.peak = max(s.peak, len(s.sessions))
-	return true, nil
+	return policy.Verdict{Outcome: policy.Admitted}, nil
+}
+
+// clientSessions returns how many live sessions a client holds and when
+// the first of them ends; s.mu is held and the sessions swept.
+func (s *memStore) clientSessions(id policy.ClientID) (first int64, held int) {
+	for k, c := range s.clients {
+		if c != id {
+			continue
+		}
+		if _, live := s.sessions[k]; !live && s.broken != "client-keeps-ended" {
+			continue
+		}
+		exp := s.sessions[k].ExpiresAt
+		if held == 0 || exp < first {
+			first = exp
+		}
+		held++
+	}
+	return first, held
 }
 
 // sweep drops the sessions expired at now; s.mu is held.
@@ -166,6 +221,12 @@ func (s *memStore) sweep(now time.Time) {
 	for k, r := range s.sessions {
 		if r.ExpiresAt <= now.Unix() {
 			delete(s.sessions, k)
+			delete(s.clients, k)
+		}
+	}
+	for k, until := range s.renewed {
+		if until <= now.Unix() {
+			delete(s.renewed, k)
 		}
 	}
 }
@@ -176,6 +237,9 @@ func (s *memStore) EndSessions(_ context.Context, app string) error {
 	for k, r := range s.sessions {
 		if r.App == app || s.broken == "end-every-app" {
 			delete(s.sessions, k)
+			if s.broken != "client-keeps-ended" {
+				delete(s.clients, k)
+			}
 		}
 	}
 	return nil

@@ -20,14 +20,21 @@ func session(n int, app string, exp time.Time) policy.SessionRecord {
 	return policy.SessionRecord{Key: k, App: app, ExpiresAt: exp.Unix()}
 }
 
-// admit calls AdmitSession and fails the test on an error.
+// admit asks for rec within capacity alone, fails the test on an error,
+// and reports whether it was admitted.
 func admit(t *testing.T, st policy.Store, rec policy.SessionRecord, capacity int, now time.Time) bool {
 	t.Helper()
-	ok, err := st.AdmitSession(context.Background(), rec, capacity, now)
+	return decide(t, st, policy.Admission{Session: rec, Capacity: capacity}, now).Outcome == policy.Admitted
+}
+
+// decide calls AdmitSession and fails the test on an error.
+func decide(t *testing.T, st policy.Store, a policy.Admission, now time.Time) policy.Verdict {
+	t.Helper()
+	v, err := st.AdmitSession(context.Background(), a, now)
 	if err != nil {
 		t.Fatalf("AdmitSession: %v", err)
 	}
-	return ok
+	return v
 }
 
 // wantUsage checks Usage at now: the live count, the peak and the live
@@ -73,10 +80,10 @@ func testAdmitExact(t *testing.T, b Backing) {
 			defer wg.Done()
 			<-ready // release them together, to contend for real
 			rec := session(i, apps[i%3], start.Add(15*time.Minute))
-			ok, err := st.AdmitSession(context.Background(), rec, capacity, start)
+			v, err := st.AdmitSession(context.Background(), policy.Admission{Session: rec, Capacity: capacity}, start)
 			if err != nil {
 				errs <- err
-			} else if ok {
+			} else if v.Outcome == policy.Admitted {
 				admitted[i%3].Add(1)
 			}
 		}()
