@@ -68,12 +68,19 @@ func TestLockedParamsReachTheBackend(t *testing.T) {
 		"var%2Dregion=us&orgId=2",
 		"from=now-6h;var-region=us",
 		"var-region",
+		"VAR-REGION=us",
+		"var-region[]=us&var-region[0]=us&var-region.x=1&+var-region=us",
 	} {
 		f.serve(get("/d/abc/sales?"+query, c))
 		seen := f.seen[len(f.seen)-1].URL
 		got, err := url.ParseQuery(seen.RawQuery)
 		if err != nil || len(got["var-region"]) != 1 || got.Get("var-region") != "emea" || len(got["orgId"]) != 1 || got.Get("orgId") != "1" {
 			t.Errorf("%q reached the backend as %q", query, seen.RawQuery)
+		}
+		for k := range got {
+			if k != "var-region" && strings.Contains(strings.ToLower(k), "var-region") {
+				t.Errorf("%q: the backend also got %q", query, k)
+			}
 		}
 		if strings.Contains(query, "from=") && !strings.Contains(seen.RawQuery, "from=now-") {
 			t.Errorf("%q: the viewer's own parameter was dropped: %q", query, seen.RawQuery)

@@ -83,27 +83,34 @@ func (h *Handler) serveLandingOnly(w http.ResponseWriter, r *http.Request) error
 var errForeignRedemption = errors.New("links open only from the gateway's own page or a person's navigation")
 
 // checkRedemptionSource lets a code be redeemed only by our own landing
-// page (a POST from the same origin) or by a person's navigation to a link
-// carrying the code (a GET that loads a document or an iframe). Another
+// page (a POST from the same origin, by Fetch Metadata or by Origin) or by
+// a person's navigation to a link carrying the code (a GET that loads a
+// page, or a frame of the gateway's own origin). Another
 // site's page cannot spend a viewer's capacity, or a tenant's, by posting
 // codes from their browser or pulling links with <img> and fetch. Clients
 // that send no Fetch Metadata (scripts, curl) are not browsers and are
 // let through; the failure limiter and client_sessions bound them.
 func checkRedemptionSource(r *http.Request) error {
 	if r.Method == http.MethodPost {
-		switch r.Header.Get("Sec-Fetch-Site") {
-		case "cross-site", "same-site":
+		if crossSite(r) {
 			return errForeignRedemption
 		}
 		return nil
 	}
 	switch r.Header.Get("Sec-Fetch-Dest") {
-	case "", "document", "iframe":
+	case "", "document":
 		return nil
+	case "iframe":
+		// Embed codes open the landing page, which posts the code from
+		// the gateway's own origin; an iframe that carries ?code= on
+		// another site's page would only spend capacity.
+		switch r.Header.Get("Sec-Fetch-Site") {
+		case "", "none", "same-origin":
+			return nil
+		}
 	}
 	return errForeignRedemption
 }
-
 var errBadForm = errors.New("malformed form: send code (and optionally embed, object) as application/x-www-form-urlencoded, at most 4 KiB")
 
 var formBuffers = sync.Pool{New: func() any { b := make([]byte, maxRedeemForm+1); return &b }}

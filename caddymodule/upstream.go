@@ -36,17 +36,25 @@ func merged(p string) string {
 }
 
 // dropGatewayHeaders removes every request header a backend could read as
-// one of the gateway's: the names themselves in any case, and look-alikes
+// one of droppedHeaders: the names themselves in any case, and look-alikes
 // with '_' for '-' (X_Anonymous_App), which CGI-style backends, PHP and
-// some proxies fold into the same variable. Only the gateway's own copy,
-// set after this, goes up.
+// some proxies fold into the same variable. Only the gateway's own copy
+// of its headers, set after this, goes up.
 func dropGatewayHeaders(h http.Header) {
 	for name := range h {
-		if looksLike(name, headerApp) || looksLike(name, headerSession) {
-			delete(h, name)
+		for _, dropped := range droppedHeaders {
+			if looksLike(name, dropped) {
+				delete(h, name)
+				break
+			}
 		}
 	}
 }
+
+// droppedHeaders never reach the backend from a client: the gateway's own,
+// and those many frameworks read as the request's real method, so an
+// anonymous GET never becomes a DELETE upstream.
+var droppedHeaders = [...]string{headerApp, headerSession, "X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override"}
 
 // looksLike reports whether name is header, ignoring case and reading '_'
 // as '-'.

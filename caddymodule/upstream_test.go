@@ -83,6 +83,8 @@ func TestLookAlikeHeadersNeverReachTheBackend(t *testing.T) {
 	r.Header["x-anonymous-app"] = []string{"admin"}
 	r.Header["X_ANONYMOUS_SESSION"] = []string{"forged"}
 	r.Header.Set("X-Anonymous-Session", "forged")
+	r.Header.Set("X-HTTP-Method-Override", "DELETE")
+	r.Header["X_Http_Method"] = []string{"DELETE"}
 	if w := f.serve(r); w.Code != http.StatusOK {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
@@ -93,6 +95,11 @@ func TestLookAlikeHeadersNeverReachTheBackend(t *testing.T) {
 		}
 		if looksLike(name, headerSession) && (name != headerSession || len(vals) != 1 || vals[0] == "forged") {
 			t.Errorf("backend got %s: %q", name, vals)
+		}
+	}
+	for name := range up {
+		if looksLike(name, "X-HTTP-Method-Override") || looksLike(name, "X-HTTP-Method") {
+			t.Errorf("backend got a method override %s", name)
 		}
 	}
 	if up.Get(headerApp) != "market" || up.Get(headerSession) == "" {

@@ -20,7 +20,7 @@ func ValidateEntry(entry string) error {
 	if err := CheckPath(p, ""); err != nil || strings.ContainsAny(p, "*") {
 		return invalid("entry", "must be a clean absolute path, optionally with a query string: "+entry)
 	}
-	if strings.ContainsAny(q, "# \\") || strings.ContainsFunc(q, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+	if strings.ContainsAny(q, "# \\\"<>`{}|^") || strings.ContainsFunc(q, func(r rune) bool { return r <= 0x20 || r >= 0x7f }) {
 		return invalid("entry", "its query string must be URL-encoded, without '#' or spaces")
 	}
 	if _, err := url.ParseQuery(q); err != nil {

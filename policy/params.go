@@ -40,7 +40,7 @@ func newParamLock(ps map[string]string) *paramLock {
 	l := &paramLock{locked: make(map[string]bool, len(ps))}
 	names := make([]string, 0, len(ps))
 	for k := range ps {
-		l.locked[k] = true
+		l.locked[strings.ToLower(k)] = true
 		names = append(names, k)
 	}
 	slices.Sort(names)
@@ -50,6 +50,18 @@ func newParamLock(ps map[string]string) *paramLock {
 	}
 	l.suffix = strings.Join(pairs, "&")
 	return l
+}
+
+// locks reports whether a viewer's parameter name could be read as a
+// locked one: the same name in any case, with any spaces around it, or with
+// an index or member suffix ("name[]", "name[0]", "name.x") that PHP,
+// Rails and some JavaScript parsers fold into the name.
+func (l *paramLock) locks(name string) bool {
+	name = strings.ToLower(strings.TrimSpace(name))
+	if i := strings.IndexAny(name, "[."); i > 0 {
+		name = name[:i]
+	}
+	return l.locked[strings.TrimSpace(name)]
 }
 
 // apply returns raw with the locked parameters forced. Both '&' and ';'
@@ -66,7 +78,7 @@ func (l *paramLock) apply(raw string) string {
 			raw = ""
 		}
 		key, _, _ := strings.Cut(pair, "=")
-		if k, err := url.QueryUnescape(key); pair == "" || err != nil || l.locked[k] {
+		if k, err := url.QueryUnescape(key); pair == "" || err != nil || l.locks(k) {
 			continue
 		}
 		b.WriteString(pair)

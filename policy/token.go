@@ -199,7 +199,7 @@ func (s *Signer) signatureMatches(token string) bool {
 	copy(enc[:], token[dot+1:])
 	c := s.checks.Get().(*signatureCheck)
 	defer s.checks.Put(c)
-	if n, err := base64.RawURLEncoding.Decode(c.sig[:], enc[:]); err != nil || n != len(c.sig) {
+	if n, err := strictEncoding.Decode(c.sig[:], enc[:]); err != nil || n != len(c.sig) {
 		return false
 	}
 	c.mac.Reset()
@@ -210,6 +210,11 @@ func (s *Signer) signatureMatches(token string) bool {
 	}
 	return hmac.Equal(c.mac.Sum(c.sum[:0]), c.sig[:])
 }
+
+// strictEncoding refuses a signature whose unused trailing bits are set:
+// every token has one spelling, so one session cannot be sent as several
+// tokens that each fill the verified-token cache.
+var strictEncoding = base64.RawURLEncoding.Strict()
 
 // signatureCheck holds what one signature check writes through the hash
 // interface, pooled so that a check allocates nothing.

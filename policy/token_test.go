@@ -235,3 +235,24 @@ func TestForgedTokenCostsNoParsing(t *testing.T) {
 		t.Fatalf("a forged token costs %v allocations", n)
 	}
 }
+
+// TestOneSpellingPerToken checks that a signature with its unused trailing
+// bits set, which a lenient decoder reads as the same bytes, is refused:
+// one session is never several cache entries.
+func TestOneSpellingPerToken(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	s := testSigner(t, now)
+	tok, err := s.Mint(testSession(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	respelled := tok[:len(tok)-1] + string(alphabet[last^1])
+	if _, err := s.Verify(tok); err != nil {
+		t.Fatalf("the token: %v", err)
+	}
+	if _, err := s.Verify(respelled); err != ErrInvalidToken {
+		t.Fatalf("the same signature spelled otherwise: %v", err)
+	}
+}
