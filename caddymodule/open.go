@@ -111,6 +111,7 @@ func checkRedemptionSource(r *http.Request) error {
 	}
 	return errForeignRedemption
 }
+
 var errBadForm = errors.New("malformed form: send code (and optionally embed, object) as application/x-www-form-urlencoded, at most 4 KiB")
 
 var formBuffers = sync.Pool{New: func() any { b := make([]byte, maxRedeemForm+1); return &b }}
