@@ -105,6 +105,49 @@ func TestBrowserSharingDialog(t *testing.T) {
 	uiOpenLink(t, newBrowser(t), newLink, backendPage(marketEntry))
 }
 
+// TestBrowserSharingDialogShowsWhatTheLinkOpens: bob publishes an app
+// through the API with an entry that has a query string, an allow rule
+// and a locked parameter (published_apps allows POST here); its row and
+// its sharing dialog show them read-only, as a list under "What the link
+// opens", and a provisioned app without either shows neither.
+func TestBrowserSharingDialogShowsWhatTheLinkOpens(t *testing.T) {
+	g, c := startWithPublishersIn(t, gatewayConfig{PublishedMethods: "GET HEAD POST"})
+	wantAPI(t, "bob publishes live", g.api(t, c, "bob", "POST", "/spaces/stats/apps", `{"id":"live","name":"Live sales",
+		"entry":"/d/abc/sales?orgId=1&kiosk","scope":["/d/abc*","/api/ds/query"],
+		"allow":[{"methods":["POST"],"paths":["/api/ds/query"]}],"params":{"var-region":"emea"}}`), 201)
+
+	tab := newBrowser(t)
+	uiSignIn(t, tab, g, "bob")
+	opens := func(item string) string {
+		return `//dialog[@open]//section[@aria-labelledby=//h3[normalize-space()="What the link opens"]/@id]//li[normalize-space()=` + xq(item) + `]`
+	}
+	browse(t, tab, "opening the sharing dialog of Live sales",
+		chromedp.WaitVisible(`//li[.//button[@aria-label="Share Live sales"]]//code[normalize-space()="/d/abc/sales?orgId=1&kiosk"]`, chromedp.BySearch),
+		chromedp.Click(button("Share Live sales"), chromedp.BySearch),
+		chromedp.WaitVisible(openDialog("Share Live sales"), chromedp.BySearch),
+		chromedp.WaitVisible(opens("Opens at /d/abc/sales?orgId=1&kiosk"), chromedp.BySearch),
+		chromedp.WaitVisible(opens("Covers /d/abc*, /api/ds/query"), chromedp.BySearch),
+		chromedp.WaitVisible(opens("Viewers may use GET, HEAD"), chromedp.BySearch),
+		chromedp.WaitVisible(opens("Also POST on /api/ds/query"), chromedp.BySearch),
+		chromedp.WaitVisible(opens("Locked filter: var-region = emea"), chromedp.BySearch))
+	uiCheckLayout(t, tab, "sharing dialog of an app with rules")
+
+	browse(t, tab, "opening the sharing dialog of Market trends",
+		chromedp.KeyEvent(kb.Escape),
+		chromedp.WaitNotPresent(`//dialog[@open]`, chromedp.BySearch),
+		chromedp.Click(button("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(openDialog("Share Market trends"), chromedp.BySearch),
+		chromedp.WaitVisible(opens("Opens at "+marketEntry), chromedp.BySearch))
+	for what, xpath := range map[string]string{
+		"an allow rule":  `//dialog[@open]//li[starts-with(normalize-space(), "Also ")]`,
+		"a locked param": `//dialog[@open]//li[starts-with(normalize-space(), "Locked filter")]`,
+	} {
+		if n := uiCountX(t, tab, xpath); n != 0 {
+			t.Errorf("Market trends' dialog shows %s it does not have (%d)", what, n)
+		}
+	}
+}
+
 // TestBrowserNoPermissionNoToggle: dora, can_view without Public link
 // creation, sees why she cannot share, has no switch, no embed code and no
 // reset, and can still copy the link of an app that is on; among the

@@ -134,6 +134,9 @@ type gatewayConfig struct {
 	ExtraEmbedOrigins string
 	// ErrorPages sets error_pages (builtin or caddy).
 	ErrorPages string
+	// PublishedMethods sets published_apps' methods: the most an app
+	// tenant users publish may allow (without it, GET HEAD).
+	PublishedMethods string
 	// Routes, when set, replaces the site's reverse_proxy: the rest of
 	// the site as an operator lays it out (handle blocks, route, respond,
 	// file_server, rewrites, handle_errors), inserted as it is.

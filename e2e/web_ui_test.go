@@ -71,7 +71,13 @@ func backendPage(path string) string {
 // provisioned space stats. It returns the gateway and alice's client.
 func startWithPublishers(t *testing.T) (*gateway, *client) {
 	t.Helper()
-	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
+	return startWithPublishersIn(t, gatewayConfig{})
+}
+
+// startWithPublishersIn is startWithPublishers on a gateway run with cfg.
+func startWithPublishersIn(t *testing.T, cfg gatewayConfig) (*gateway, *client) {
+	t.Helper()
+	g := startGateway(t, t.TempDir(), newBackend(t), cfg)
 	c := newClient(t)
 	wantAPI(t, "creating Publishers", g.api(t, c, "alice", "POST", "/roles", `{"name":"Publishers","description":"May share apps anonymously","public_link_creation":"allowed"}`), 201)
 	wantAPI(t, "giving bob Publishers", g.api(t, c, "alice", "PUT", "/users/bob/roles", `{"roles":["Publishers"]}`), 200)

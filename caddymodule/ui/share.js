@@ -1,5 +1,6 @@
-// The sharing dialog of one app: the "Anyone with the link" switch, the
-// app link, the embed code and, under Settings, resetting the access code.
+// The sharing dialog of one app: the "Anyone with the link" switch, what
+// the link opens, the app link, the embed code and, under Settings,
+// resetting the access code.
 // What the caller may not do is left out, with the reason in its place.
 
 import { api, el, seg, field, say, report, appName, uid } from './api.js';
@@ -87,6 +88,11 @@ function build(c) {
   ui.state = el('p', { class: 'muted' });
   ui.nodes.push(ui.state);
 
+  const opensId = uid('opens');
+  ui.opens = el('ul', {}, opens(c.app));
+  ui.nodes.push(el('section', { class: 'share-part', 'aria-labelledby': opensId },
+    el('h3', { id: opensId }, 'What the link opens'), ui.opens));
+
   ui.link = el('input', { type: 'text', id: uid('link'), readOnly: true, class: 'mono', spellcheck: 'false' });
   ui.link.addEventListener('focus', () => ui.link.select());
   ui.linkStatus = el('span', { class: 'status', role: 'status' });
@@ -168,9 +174,31 @@ function buildSettings(c, ui, name) {
     ui.reset, ui.confirm, ui.resetStatus);
 }
 
+/**
+ * What a link to app reaches, read-only and as the API has it: the entry
+ * (with its query string), the pages and methods, the methods allowed on
+ * some paths only, and the query parameters locked for every viewer.
+ */
+function opens(app) {
+  const list = (items) => items.flatMap((item, i) => (i ? [', ', el('code', {}, item)] : [el('code', {}, item)]));
+  const items = [
+    el('li', {}, 'Opens at ', el('code', {}, app.entry)),
+    el('li', {}, 'Covers ', list(app.scope || [])),
+    el('li', {}, `Viewers may use ${(app.methods || []).join(', ')}`),
+  ];
+  for (const rule of app.allow || []) {
+    items.push(el('li', {}, `Also ${rule.methods.join(', ')} on `, list(rule.paths)));
+  }
+  for (const [name, value] of Object.entries(app.params || {})) {
+    items.push(el('li', {}, 'Locked filter: ', el('code', {}, name), ' = ', el('code', {}, value)));
+  }
+  return items;
+}
+
 /** Shows the parts that apply to the app's current state, and loads them. */
 async function update(c) {
   const { app, ui, may } = c;
+  ui.opens.replaceChildren(...opens(app));
   const on = app.anonymous_access;
   if (ui.toggle) ui.toggle.checked = on;
   if (may.toggle) ui.state.textContent = on ? '' : 'Turn on "Anyone with the link" to get a link and an embed code.';
