@@ -126,7 +126,16 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// Deferred: reverse_proxy ends a response it cut mid-stream with
 	// panic(http.ErrAbortHandler), which skips whatever follows the call.
 	defer h.countStreamEnd(ctx)
-	return next.ServeHTTP(&privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}, r.WithContext(ctx))
+	pw := &privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	err := next.ServeHTTP(pw, r.WithContext(ctx))
+	if err != nil && !pw.done {
+		// The session ended before the backend answered: say so, rather
+		// than the 502 of a cancelled upstream request.
+		if cause := context.Cause(ctx); errors.Is(cause, policy.ErrRevoked) || errors.Is(cause, policy.ErrExpired) {
+			return h.refuse(w, r, cause)
+		}
+	}
+	return err
 }
 
 // countStreamEnd counts a request the gateway ended before it was done.

@@ -106,3 +106,22 @@ func TestLookAlikeHeadersNeverReachTheBackend(t *testing.T) {
 		t.Errorf("gateway headers missing: %v", up)
 	}
 }
+
+// TestSessionEndingBeforeTheAnswerIsARefusal checks that a request whose
+// session is revoked while the backend has not answered yet gets the
+// session's refusal, not the 502 of a cancelled upstream request.
+func TestSessionEndingBeforeTheAnswerIsARefusal(t *testing.T) {
+	f := newHandler(t, 10)
+	c := f.open(t, url.Values{"code": {f.code(t)}})
+	w := httptest.NewRecorder()
+	err := f.h.ServeHTTP(w, get("/d/market.html", c), caddyhttp.HandlerFunc(func(w http.ResponseWriter, r *http.Request) error {
+		if _, err := f.h.tenant.tenant.AsOperator("192.0.2.9").ResetCode(r.Context(), "market"); err != nil {
+			t.Fatal(err)
+		}
+		<-r.Context().Done()
+		return caddyhttp.Error(http.StatusBadGateway, r.Context().Err())
+	}))
+	if err != nil || w.Code != http.StatusUnauthorized || !strings.Contains(w.Body.String(), "session_revoked") {
+		t.Fatalf("%v: %d %s", err, w.Code, w.Body)
+	}
+}

@@ -138,9 +138,9 @@ func TestE2EPathsABackendReadsOtherwiseAreRefused(t *testing.T) {
 }
 
 // TestE2ERedemptionsComeFromOurPagesOrNavigation: a POST sent by another
-// site's page and a GET ?code= pulled as an image, a script or a fetch
-// are 403 cross_site with no cookie and no session; our own page's POST
-// and a person's navigation redeem.
+// site's page and a GET ?code= pulled as an image, a script, a fetch or in
+// another site's iframe are 403 cross_site with no cookie and no session;
+// our own page's POST and a person's navigation redeem.
 func TestE2ERedemptionsComeFromOurPagesOrNavigation(t *testing.T) {
 	t.Parallel()
 	g := startGateway(t, t.TempDir(), newBackend(t), gatewayConfig{})
@@ -150,14 +150,15 @@ func TestE2ERedemptionsComeFromOurPagesOrNavigation(t *testing.T) {
 		return newClient(t).do(t, http.MethodPost, g.url("/_anon/open/market"),
 			mergeHeaders(form, http.Header{"Sec-Fetch-Site": {site}, "Sec-Fetch-Mode": {"navigate"}}), url.Values{"code": {code}}.Encode())
 	}
-	get := func(dest string) reply {
+	get := func(dest string, site ...string) reply {
 		return newClient(t).do(t, http.MethodGet, g.url("/_anon/open/market?"+url.Values{"code": {code}}.Encode()),
-			http.Header{"Sec-Fetch-Dest": {dest}, "Sec-Fetch-Site": {"cross-site"}, "Accept": {"application/json"}}, "")
+			http.Header{"Sec-Fetch-Dest": {dest}, "Sec-Fetch-Site": {append(site, "cross-site")[0]}, "Accept": {"application/json"}}, "")
 	}
 
 	refused := map[string]reply{
 		"POST from a cross-site page": post("cross-site"), "POST from a same-site page": post("same-site"),
 		"GET ?code= as an image": get("image"), "GET ?code= as a script": get("script"), "GET ?code= as a fetch": get("empty"),
+		"GET ?code= in another site's iframe": get("iframe"),
 	}
 	for what, r := range refused {
 		wantStatus(t, what, r, http.StatusForbidden)
@@ -173,7 +174,7 @@ func TestE2ERedemptionsComeFromOurPagesOrNavigation(t *testing.T) {
 		t.Errorf("refused redemptions started sessions: %+v", rep)
 	}
 	for what, r := range map[string]reply{
-		"POST from our landing page": post("same-origin"), "GET ?code= as a page load": get("document"), "GET ?code= in an iframe": get("iframe"),
+		"POST from our landing page": post("same-origin"), "GET ?code= as a page load": get("document"), "GET ?code= in our own iframe": get("iframe", "same-origin"),
 	} {
 		wantStatus(t, what, r, http.StatusSeeOther)
 		sessionFrom(t, "market", r)
