@@ -126,7 +126,7 @@ func (h *Handler) forward(w http.ResponseWriter, r *http.Request, next caddyhttp
 	// Deferred: reverse_proxy ends a response it cut mid-stream with
 	// panic(http.ErrAbortHandler), which skips whatever follows the call.
 	defer h.countStreamEnd(ctx)
-	pw := &privateResponse{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
+	pw := &privateResponse{ResponseWriterWrapper: caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := next.ServeHTTP(pw, r.WithContext(ctx))
 	if err != nil && !pw.done {
 		// The session ended before the backend answered: say so, rather

@@ -81,7 +81,7 @@ func looksLike(name, header string) bool {
 // dropped; its other directives (max-age, no-cache, …) are kept for the
 // viewer's own browser.
 type privateResponse struct {
-	*caddyhttp.ResponseWriterWrapper
+	caddyhttp.ResponseWriterWrapper
 	done bool
 }
 

@@ -85,14 +85,19 @@ func TestHoldOutlivesOtherChanges(t *testing.T) {
 func TestHoldEndsWithTheSession(t *testing.T) {
 	f := newFixture(t, 10)
 	o := f.open1(t)
-	f.clock.Advance(15*time.Minute - 50*time.Millisecond)
 	ctx, release := held(t, f, o)
 	defer release()
+	f.clock.Advance(15*time.Minute - time.Second)
+	select {
+	case <-ctx.Done():
+		t.Fatalf("ended before its time: %v", context.Cause(ctx))
+	case <-time.After(3 * 250 * time.Millisecond): // a few sweeps
+	}
+	f.clock.Advance(time.Second)
 	if cause := ended(t, ctx); !errors.Is(cause, policy.ErrExpired) {
 		t.Fatalf("cause %v, want ErrExpired", cause)
 	}
 }
-
 // TestHoldOfAnEndedSession checks that a session revoked between its check
 // and its hold is held by an already ended context.
 func TestHoldOfAnEndedSession(t *testing.T) {

@@ -32,6 +32,7 @@ type Tenant struct {
 	stop     context.CancelFunc
 	done     chan struct{}
 	sampled  chan struct{}
+	swept    chan struct{} // closed when sweepHeld returns
 	history  usageHistory
 	probe    storeProbe
 
@@ -126,8 +127,9 @@ func NewTenant(opts TenantOptions) (*Tenant, error) {
 	t.done = make(chan struct{})
 	ctx, stop := context.WithCancel(context.Background())
 	t.stop = stop
-	t.sampled = make(chan struct{})
+	t.sampled, t.swept = make(chan struct{}), make(chan struct{})
 	go t.sampleUsage(ctx)
+	go t.sweepHeld(ctx)
 	if w, ok := opts.Store.(Watcher); ok {
 		grace := opts.FeedGrace
 		if grace <= 0 {
@@ -154,6 +156,7 @@ func (t *Tenant) Close() {
 	t.stop()
 	<-t.done
 	<-t.sampled
+	<-t.swept
 	t.cache.Close()
 }
 
