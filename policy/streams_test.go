@@ -98,6 +98,7 @@ func TestHoldEndsWithTheSession(t *testing.T) {
 		t.Fatalf("cause %v, want ErrExpired", cause)
 	}
 }
+
 // TestHoldOfAnEndedSession checks that a session revoked between its check
 // and its hold is held by an already ended context.
 func TestHoldOfAnEndedSession(t *testing.T) {
