@@ -161,18 +161,13 @@ func lockForm(r *http.Request, d *policy.Decision) error {
 	if r.Body == nil || r.Body == http.NoBody || !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
 		return nil
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
+	body, err := readBody(r)
 	if err != nil {
-		return errBodyUnreadable
-	}
-	if len(body) > maxAnonymousBody {
-		return errBodyTooLarge
+		return err
 	}
 	locked, _ := d.LockedQuery(string(body))
-	r.Body = io.NopCloser(strings.NewReader(locked))
-	r.ContentLength = int64(len(locked))
+	setBody(r, []byte(locked))
 	r.Header.Set("Content-Length", strconv.Itoa(len(locked)))
-	r.TransferEncoding = nil
 	return nil
 }
 
@@ -187,17 +182,31 @@ func capBody(r *http.Request) error {
 	if r.ContentLength >= 0 || r.Body == nil || r.Body == http.NoBody {
 		return nil
 	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	setBody(r, body)
+	return nil
+}
+
+// readBody reads an anonymous request's body, at most maxAnonymousBody.
+func readBody(r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxAnonymousBody+1))
 	if err != nil {
-		return errBodyUnreadable
+		return nil, errBodyUnreadable
 	}
 	if len(body) > maxAnonymousBody {
-		return errBodyTooLarge
+		return nil, errBodyTooLarge
 	}
+	return body, nil
+}
+
+// setBody makes body the request's, with its exact length.
+func setBody(r *http.Request, body []byte) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
 	r.TransferEncoding = nil
-	return nil
 }
 
 var (
