@@ -137,6 +137,16 @@ func (h *Handler) apiEndpoint(serve func(h *Handler, a *apiRequest) (any, error)
 			writeAPIError(w, http.StatusUnauthorized, policy.ErrUnauthenticated)
 			return
 		}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := h.tenant.tenant.AllowChange(user); err != nil {
+				var cl *policy.ChangeLimitedError
+				if errors.As(err, &cl) {
+					setRetryAfter(w, cl.RetryAfter)
+				}
+				writeAPIError(w, http.StatusTooManyRequests, err)
+				return
+			}
+		}
 		from, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
 		a := &apiRequest{w: w, r: r, user: h.tenant.tenant.As(policy.Caller{User: user, From: from})}
 		out, err := serve(h, a)
@@ -279,6 +289,7 @@ var apiErrorCodes = map[int]string{
 	http.StatusConflict:              "conflict",
 	http.StatusRequestEntityTooLarge: "too_large",
 	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+	http.StatusTooManyRequests:       "too_many_requests",
 	http.StatusServiceUnavailable:    "unavailable",
 	http.StatusInternalServerError:   "internal",
 }

@@ -241,3 +241,31 @@ func TestAPIViewsSayWhatCallerMay(t *testing.T) {
 		t.Fatalf("audit log, newest first:\n got %q\nwant %q", got, want)
 	}
 }
+
+// TestChangesAreRateLimitedPerUser checks the management API's answer to a
+// user past policy.ChangesPerMinute: 429 with Retry-After, nothing
+// changed, reads still served, other users unaffected.
+func TestChangesAreRateLimitedPerUser(t *testing.T) {
+	f := newHandler(t, 10, func(h *Handler) { h.Identity = &Identity{Type: "header", Header: "Remote-User"} })
+	call := func(user, method, path, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, "/_anon/api/v1"+path, strings.NewReader(body))
+		r.Header.Set("Remote-User", user)
+		r.Header.Set("Content-Type", "application/json")
+		return f.serve(r)
+	}
+	for i := range policy.ChangesPerMinute {
+		if w := call("eve", "POST", "/spaces", fmt.Sprintf(`{"id":"spam%d","type":"personal"}`, i)); w.Code != http.StatusCreated {
+			t.Fatalf("change %d: %d %s", i, w.Code, w.Body)
+		}
+	}
+	w := call("eve", "POST", "/spaces", `{"id":"onemore","type":"personal"}`)
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" || !strings.Contains(w.Body.String(), `"too_many_requests"`) {
+		t.Fatalf("one change too many: %d %q %s", w.Code, w.Header().Get("Retry-After"), w.Body)
+	}
+	if w := call("eve", "GET", "/me", ""); w.Code != http.StatusOK {
+		t.Fatalf("a read past the limit: %d %s", w.Code, w.Body)
+	}
+	if w := call("bob", "POST", "/spaces", `{"id":"bobs","type":"personal"}`); w.Code != http.StatusCreated {
+		t.Fatalf("another user: %d %s", w.Code, w.Body)
+	}
+}

@@ -108,6 +108,7 @@ var refusals = []struct {
 	{errCrossSite, &refusal{status: http.StatusForbidden, code: "cross_site"}},
 	{policy.ErrUnauthenticated, &refusal{status: http.StatusUnauthorized, code: "unauthorized"}},
 	{policy.ErrForbidden, &refusal{status: http.StatusForbidden, code: "forbidden"}},
+	{policy.ErrTooManyChanges, &refusal{status: http.StatusTooManyRequests, code: "too_many_requests"}},
 	{policy.ErrUnknownApp, refuseNotFound},
 	{policy.ErrUnknownSpace, refuseNotFound},
 	{policy.ErrUnknownRole, refuseNotFound},

@@ -71,6 +71,9 @@ var (
 	ErrForbidden = errors.New("not permitted")
 	// ErrUnauthenticated means the request carries no valid identity.
 	ErrUnauthenticated = errors.New("sign-in required: no valid identity")
+	// ErrTooManyChanges means a tenant user made more changes through the
+	// management API in the last minute than ChangesPerMinute.
+	ErrTooManyChanges = errors.New("too many changes in a minute: wait a little")
 
 	// ErrStoreUnavailable means the store cannot be reached; callers fail
 	// closed.

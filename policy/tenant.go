@@ -25,6 +25,7 @@ type Tenant struct {
 	view    atomic.Pointer[appView]
 	cache   *ristretto.Cache[string, *Verified]
 	limiter *FailureLimiter
+	changes *FailureLimiter // tenant users' changes, per user
 	// feedDown is set while a shared store's change feed has been down
 	// longer than the grace period: the view may be stale, so live
 	// sessions are refused (fail closed) until it is back.
@@ -119,6 +120,7 @@ func NewTenant(opts TenantOptions) (*Tenant, error) {
 		now:        opts.Now,
 		cache:      cache,
 		limiter:    NewFailureLimiter(opts.FailuresAllowed, opts.FailureWindow),
+		changes:    NewFailureLimiter(ChangesPerMinute, time.Minute),
 		registered: make(map[any]*registration),
 	}
 	cfg := TenantConfig{}.WithDefaults()
