@@ -2,13 +2,13 @@ package policy
 
 import "net/netip"
 
-// ClientKey is the identity a client is counted under: an IPv4 address as
+// clientKey is the identity a client is counted under: an IPv4 address as
 // it is, an IPv6 address by its /64, an IPv4-mapped IPv6 address as the
 // IPv4 address. One subscriber is routinely handed a whole /64, so counting
 // IPv6 addresses one by one would give a single attacker 2^64 clients. An
 // address with a port is taken without it; anything that is not an address
 // is its own key, unchanged.
-func ClientKey(ip string) string {
+func clientKey(ip string) string {
 	a, ok := clientAddr(ip)
 	if !ok {
 		return ip

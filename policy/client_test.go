@@ -27,8 +27,8 @@ func TestClientKey(t *testing.T) {
 		{"192.0.2.300", "192.0.2.300"},
 		{"01.2.3.4", "01.2.3.4"},
 	} {
-		if got := ClientKey(tc.ip); got != tc.want {
-			t.Errorf("ClientKey(%q) = %q, want %q", tc.ip, got, tc.want)
+		if got := clientKey(tc.ip); got != tc.want {
+			t.Errorf("clientKey(%q) = %q, want %q", tc.ip, got, tc.want)
 		}
 	}
 }
@@ -39,7 +39,7 @@ func TestClientKeyGroups(t *testing.T) {
 		{"192.0.2.7", "::ffff:192.0.2.7"},
 	}
 	for _, p := range same {
-		if ClientKey(p[0]) != ClientKey(p[1]) {
+		if clientKey(p[0]) != clientKey(p[1]) {
 			t.Errorf("%s and %s are counted apart, want one client", p[0], p[1])
 		}
 	}
@@ -51,14 +51,14 @@ func TestClientKeyGroups(t *testing.T) {
 		{"unknown", ""},
 	}
 	for _, p := range apart {
-		if ClientKey(p[0]) == ClientKey(p[1]) {
+		if clientKey(p[0]) == clientKey(p[1]) {
 			t.Errorf("%s and %s are counted as one client, want apart", p[0], p[1])
 		}
 	}
 }
 
 // TestClientIDs checks the pseudonym stores count clients under: grouped
-// as ClientKey groups, keyed by the signing key, and holding no address.
+// as clientKey groups, keyed by the signing key, and holding no address.
 func TestClientIDs(t *testing.T) {
 	ids := newClientIDs([]byte("0123456789abcdef0123456789abcdef"))
 	other := newClientIDs([]byte("another key, another tenant, 32+"))

@@ -10,7 +10,7 @@ import (
 )
 
 // ClientID is a client's pseudonym in a store: a keyed hash of what
-// ClientKey groups (an IPv4 address, an IPv6 /64). Stores count a client's
+// clientKey groups (an IPv4 address, an IPv6 /64). Stores count a client's
 // live sessions under it, so neither the state file nor Redis ever holds a
 // viewer's address, and a leaked store cannot be turned back into one
 // without the tenant's signing key. Every instance of a tenant shares that
@@ -49,7 +49,7 @@ func newClientIDs(signingKey []byte) *clientIDs {
 }
 
 // of returns the ID of client (an address, with or without a port). The
-// address is hashed in its grouped binary form, so the string ClientKey
+// address is hashed in its grouped binary form, so the string clientKey
 // would build is never made; anything that is not an address is its own
 // client, kept apart from addresses by a leading byte.
 func (c *clientIDs) of(client string) ClientID {

@@ -33,7 +33,7 @@ const NoClientLimit = -1
 type TenantConfig struct {
 	// Capacity is the maximum number of concurrent anonymous sessions.
 	Capacity int
-	// ClientSessions is the most live sessions one client (by ClientKey:
+	// ClientSessions is the most live sessions one client (by clientKey:
 	// an IPv4 address, an IPv6 /64) may hold in the tenant. At 0 or below
 	// there is no limit; WithDefaults sets 0 to DefaultClientSessions, so
 	// a configuration says "none" with NoClientLimit.

@@ -9,7 +9,7 @@ import (
 // FailureLimiter turns a client away after too many failed link
 // redemptions in a window, so access codes cannot be guessed online. It
 // counts failures only: a client that opens good links is never slowed.
-// Clients are counted by ClientKey, so an IPv6 /64 is one client.
+// Clients are counted by clientKey, so an IPv6 /64 is one client.
 //
 // Its memory is fixed (failureTableBytes, taken at the first failure) and
 // every call is O(1) and lock-free, however many clients fail: a flood
@@ -161,7 +161,7 @@ func (l *FailureLimiter) limit() uint32 {
 	return uint32(min(max(l.Max, 1), 0xffff))
 }
 
-// hash keys the client by ClientKey's grouping without building its
+// hash keys the client by clientKey's grouping without building its
 // string, so a check allocates nothing.
 func (l *FailureLimiter) hash(client string) uint64 {
 	a, ok := clientAddr(client)

@@ -180,18 +180,14 @@ func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, client str
 	return Opened{Session: sess, Token: token}, nil
 }
 
-// Authorize is the per-request check: is token a live session of an app
-// that is still on, at the same version, whose scope and methods cover
-// this request? path must already have passed CheckPath. Verified tokens
-// come from a cache keyed by the whole token, so a live session costs no
-// parsing; the app's state always comes from the current view, so a cache
-// can never bring back a session that was turned off or reset.
-func (t *Tenant) Authorize(token, method, path string) (*Verified, error) {
-	v, _, err := t.authorize(t.view.Load(), token, method, path)
-	return v, err
-}
-
-// authorize is Authorize against view, also giving the app that granted.
+// authorize is the per-request check of one token against view: is it a
+// live session of an app that is still on, at the same version, whose
+// scope and methods cover this request? path must already have passed
+// CheckPath. Verified tokens come from a cache keyed by the whole token, so
+// a live session costs no parsing; the app's state always comes from the
+// view, so a cache can never bring back a session that was turned off or
+// reset. It also gives the app that granted. Callers go through
+// CheckCookies, which offers every cookie of a request.
 func (t *Tenant) authorize(view *appView, token, method, path string) (*Verified, *appState, error) {
 	v, err := t.verify(token)
 	if err != nil {
