@@ -139,11 +139,9 @@ func (h *Handler) apiEndpoint(serve func(h *Handler, a *apiRequest) (any, error)
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			if err := h.tenant.tenant.AllowChange(user); err != nil {
-				var cl *policy.ChangeLimitedError
-				if errors.As(err, &cl) {
-					setRetryAfter(w, cl.RetryAfter)
-				}
-				writeAPIError(w, http.StatusTooManyRequests, err)
+				f := refusalOf(err)
+				setRetryAfter(w, f.retryAfter(err))
+				writeAPIError(w, f.status, err)
 				return
 			}
 		}

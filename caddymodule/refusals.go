@@ -143,13 +143,9 @@ func refusalOf(err error) *refusal {
 // retryAfter is how long the caller should wait: the rate limiter's or
 // the client limit's own figure when it gave one, the row's otherwise.
 func (f *refusal) retryAfter(err error) time.Duration {
-	var rl *policy.RateLimitedError
-	if errors.As(err, &rl) {
-		return rl.RetryAfter
-	}
-	var cl *policy.ClientLimitError
-	if errors.As(err, &cl) {
-		return cl.RetryAfter
+	var re *policy.RetryError
+	if errors.As(err, &re) {
+		return re.RetryAfter
 	}
 	return f.retry
 }

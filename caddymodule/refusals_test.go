@@ -28,8 +28,8 @@ func TestEveryPolicyErrorHasARefusal(t *testing.T) {
 		policy.ErrNotManaged, policy.ErrOff, policy.ErrAppExists, policy.ErrSpaceExists,
 		policy.ErrRoleExists, policy.ErrUnknownRole, policy.ErrNotMember, policy.ErrProvisioned,
 		policy.ErrOwner, policy.ErrForbidden, policy.ErrUnauthenticated, policy.ErrStoreUnavailable,
-		&policy.RateLimitedError{RetryAfter: time.Second}, &policy.InvalidError{Field: "f", Reason: "r"},
-		policy.ErrClientLimit, &policy.ClientLimitError{RetryAfter: time.Minute},
+		&policy.RetryError{Err: policy.ErrRateLimited, RetryAfter: time.Second}, &policy.InvalidError{Field: "f", Reason: "r"},
+		policy.ErrClientLimit, &policy.RetryError{Err: policy.ErrClientLimit, RetryAfter: time.Minute},
 	} {
 		for _, e := range []error{err, fmt.Errorf("wrapped: %w", err)} {
 			f := refusalOf(e)
@@ -54,8 +54,8 @@ func TestRefusalAnswers(t *testing.T) {
 		{policy.ErrDenied, 403, "invalid_link", ""},
 		{policy.ErrCapacityFull, 503, "capacity_full", "30"},
 		{policy.ErrStoreUnavailable, 503, "store_unavailable", "5"},
-		{&policy.RateLimitedError{RetryAfter: 1500 * time.Millisecond}, 429, "rate_limited", "2"},
-		{&policy.ClientLimitError{RetryAfter: 14 * time.Minute}, 429, "client_limit", "840"},
+		{&policy.RetryError{Err: policy.ErrRateLimited, RetryAfter: 1500 * time.Millisecond}, 429, "rate_limited", "2"},
+		{&policy.RetryError{Err: policy.ErrClientLimit, RetryAfter: 14 * time.Minute}, 429, "client_limit", "840"},
 		{policy.ErrInvalidToken, 401, "no_session", ""},
 		{policy.ErrRevoked, 401, "session_revoked", ""},
 		{&policy.InvalidError{Field: "object", Reason: "must be a path inside the app's scope"}, 400, "bad_request", ""},

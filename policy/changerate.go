@@ -1,20 +1,10 @@
 package policy
 
-import "time"
-
 // ChangesPerMinute bounds the changes one tenant user makes through the
 // management API: more than any person or script managing a tenant needs,
 // and few enough that nobody can push the audit log's history out (its
 // newest AuditRetention entries) in less than half a day.
 const ChangesPerMinute = 120
-
-// ChangeLimitedError is ErrTooManyChanges with the time to wait.
-type ChangeLimitedError struct{ RetryAfter time.Duration }
-
-func (e *ChangeLimitedError) Error() string { return ErrTooManyChanges.Error() }
-
-// Unwrap lets errors.Is match ErrTooManyChanges.
-func (e *ChangeLimitedError) Unwrap() error { return ErrTooManyChanges }
 
 // AllowChange counts one change by user and refuses it past
 // ChangesPerMinute. The count lives in the same fixed-memory table as the
@@ -22,7 +12,7 @@ func (e *ChangeLimitedError) Unwrap() error { return ErrTooManyChanges }
 func (t *Tenant) AllowChange(user string) error {
 	now, key := t.now(), "user:"+user
 	if ok, wait := t.changes.Check(key, now); !ok {
-		return &ChangeLimitedError{RetryAfter: wait}
+		return &RetryError{Err: ErrTooManyChanges, RetryAfter: wait}
 	}
 	t.changes.Fail(key, now)
 	return nil

@@ -18,7 +18,7 @@ func TestChangesPerMinute(t *testing.T) {
 		}
 	}
 	err := f.t.AllowChange("eve")
-	var cl *policy.ChangeLimitedError
+	var cl *policy.RetryError
 	if !errors.Is(err, policy.ErrTooManyChanges) || !errors.As(err, &cl) || cl.RetryAfter <= 0 || cl.RetryAfter > time.Minute {
 		t.Fatalf("one change too many: %v", err)
 	}

@@ -6,7 +6,6 @@ import (
 	"hash"
 	"io"
 	"sync"
-	"time"
 )
 
 // ClientID is a client's pseudonym in a store: a keyed hash of what
@@ -16,15 +15,6 @@ import (
 // without the tenant's signing key. Every instance of a tenant shares that
 // key, so all of them give one client the same ID.
 type ClientID [16]byte
-
-// ClientLimitError is ErrClientLimit with the time to wait: until the
-// client's oldest live session ends.
-type ClientLimitError struct{ RetryAfter time.Duration }
-
-func (e *ClientLimitError) Error() string { return ErrClientLimit.Error() }
-
-// Unwrap lets errors.Is match ErrClientLimit.
-func (e *ClientLimitError) Unwrap() error { return ErrClientLimit }
 
 // clientIDs derives ClientIDs: HMAC-SHA256 under a key derived from the
 // signing key for this one use, so a ClientID says nothing about tokens

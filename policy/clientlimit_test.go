@@ -31,7 +31,7 @@ func (f *fixture) redeemFrom(tb testing.TB, client string) (policy.Opened, error
 // wantClientLimit checks that err is the client limit with a wait of want.
 func wantClientLimit(t *testing.T, what string, err error, want time.Duration) {
 	t.Helper()
-	var cl *policy.ClientLimitError
+	var cl *policy.RetryError
 	if !errors.As(err, &cl) || !errors.Is(err, policy.ErrClientLimit) {
 		t.Fatalf("%s: got %v, want the client limit", what, err)
 	}

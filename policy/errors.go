@@ -4,7 +4,10 @@
 // Caddy or HTTP, so every rule can be read, tested and benchmarked alone.
 package policy
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Errors returned by the domain. None of them ever carries an access code,
 // a token or a session id, so they are safe to log and to show to clients.
@@ -79,6 +82,19 @@ var (
 	// closed.
 	ErrStoreUnavailable = errors.New("state store unavailable")
 )
+
+// RetryError is a refusal that ends by itself: Err (ErrRateLimited,
+// ErrClientLimit, ErrTooManyChanges) with the time until trying again may
+// succeed.
+type RetryError struct {
+	Err        error
+	RetryAfter time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+
+// Unwrap lets errors.Is match Err.
+func (e *RetryError) Unwrap() error { return e.Err }
 
 // InvalidError reports bad input: a malformed id, path or setting. Its
 // message names the field, never a secret.

@@ -39,14 +39,6 @@ type Session struct {
 // NewSessionID returns a fresh random session id.
 func NewSessionID() string { return randomToken(sessionIDBytes) }
 
-// RateLimitedError is ErrRateLimited with the time to wait.
-type RateLimitedError struct{ RetryAfter time.Duration }
-
-func (e *RateLimitedError) Error() string { return ErrRateLimited.Error() }
-
-// Unwrap lets errors.Is match ErrRateLimited.
-func (e *RateLimitedError) Unwrap() error { return ErrRateLimited }
-
 // Redemption asks to open an app link or embed code.
 type Redemption struct {
 	App  string
@@ -97,7 +89,7 @@ func (a *appState) checkObject(object string) error {
 func (t *Tenant) Redeem(ctx context.Context, r Redemption) (Opened, error) {
 	now := t.now()
 	if ok, wait := t.limiter.Check(r.Client, now); !ok {
-		return Opened{}, &RateLimitedError{RetryAfter: wait}
+		return Opened{}, &RetryError{Err: ErrRateLimited, RetryAfter: wait}
 	}
 	app := t.view.Load().apps[r.App]
 	var digest [32]byte
@@ -165,7 +157,7 @@ func (t *Tenant) start(ctx context.Context, app *appState, kind Kind, client str
 	case ClientFull:
 		// Instances' clocks may differ by a second or two: never less
 		// than a second, so there is always a wait to show.
-		return Opened{}, &ClientLimitError{RetryAfter: max(time.Unix(v.ClientFreeAt, 0).Sub(now), time.Second)}
+		return Opened{}, &RetryError{Err: ErrClientLimit, RetryAfter: max(time.Unix(v.ClientFreeAt, 0).Sub(now), time.Second)}
 	case AlreadyRenewed:
 		// Another tab, or someone replaying the cookie, renewed this
 		// token first: it has ended like any expired session.

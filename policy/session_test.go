@@ -100,7 +100,7 @@ func TestRateLimitAfterRepeatedFailures(t *testing.T) {
 		}
 	}
 	_, err := f.t.Redeem(ctx, policy.Redemption{App: "market", Code: f.code(t, "market"), Client: "198.51.100.7"})
-	var rl *policy.RateLimitedError
+	var rl *policy.RetryError
 	if !errors.As(err, &rl) || rl.RetryAfter <= 0 || rl.RetryAfter > time.Minute {
 		t.Fatalf("11th try: got %v, want rate limited with a wait", err)
 	}
